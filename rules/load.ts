@@ -1,0 +1,117 @@
+/** Reads a YAML file into a document that keeps positions, so every later problem can name file:line:col. */
+import { readFileSync } from 'node:fs'
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
+import type { ProblemCode, RuleProblem, Severity } from './problems.js'
+
+/** A parsed YAML file with the means to turn a data path into a position. */
+export interface SourceFile {
+  file: string
+  text: string
+  doc: Document.Parsed
+  lineCounter: LineCounter
+  /** The plain data (`doc.toJS()`). */
+  data: unknown
+}
+
+/** A path into the data: keys and array indexes, as ajv and the compiler produce them. */
+export type DataPath = ReadonlyArray<string | number>
+
+/** Parses YAML text; syntax errors come back as problems with positions. */
+export function parseSource (file: string, text: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const lines = text.split(/\r?\n/)
+  const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const { line, col } = at(e.pos[0])
+        return { code: 'YAML_SYNTAX', severity: 'error', message: e.message, file, line, col, excerpt: lines[line - 1] }
+      })
+    }
+  }
+  let data: unknown
+  try {
+    // maxAliasCount guards against alias bombs ("billion laughs"): expansion past it throws.
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    return {
+      ok: false,
+      problems: [{ code: 'YAML_SYNTAX', severity: 'error', message: (err as Error).message, file, line: 1, col: 1, excerpt: lines[0] }]
+    }
+  }
+  return { ok: true, source: { file, text, doc, lineCounter, data } }
+}
+
+/** Reads and parses a file; an unreadable file is a problem, not an exception. */
+export function loadSource (file: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
+    return { ok: false, problems: [{ code: 'FILE_UNREADABLE', severity: 'error', message: `cannot read rules file: ${reason}`, file, line: 1, col: 1 }] }
+  }
+  return parseSource(file, text)
+}
+
+/**
+ * Builds a problem at the node a data path names. When the node is absent (a missing key),
+ * the nearest existing ancestor is used. With `atKey`, points at the key of the last segment.
+ */
+export function problemAt (
+  source: SourceFile, path: DataPath, code: ProblemCode, message: string,
+  options: { severity?: Severity, atKey?: boolean, offset?: number } = {}
+): RuleProblem {
+  const offset = options.offset ?? offsetOf(source, path, options.atKey === true)
+  const { line, col } = source.lineCounter.linePos(offset)
+  const excerpt = source.text.split(/\r?\n/)[line - 1]
+  return { code, severity: options.severity ?? 'error', message, file: source.file, line, col, excerpt }
+}
+
+/** The source offset where the value at `path` starts (or its key, with `atKey`). */
+export function offsetOf (source: SourceFile, path: DataPath, atKey = false): number {
+  for (let n = path.length; n >= 0; n--) {
+    const prefix = path.slice(0, n)
+    if (atKey && n === path.length && n > 0) {
+      const pair = findPair(source, prefix)
+      if (pair !== undefined && isScalar(pair.key) && pair.key.range) return pair.key.range[0]
+    }
+    const node = prefix.length === 0 ? source.doc.contents : source.doc.getIn(prefix, true)
+    if (isNodeWithRange(node)) return node.range[0]
+  }
+  return 0
+}
+
+/** The start offset of the key `key` inside the mapping at `path`, if present. */
+export function keyOffset (source: SourceFile, path: DataPath, key: string): number | undefined {
+  const pair = findPair(source, [...path, key])
+  return pair !== undefined && isScalar(pair.key) && pair.key.range ? pair.key.range[0] : undefined
+}
+
+/** The start offset of a scalar at `path` plus `inner` characters, for pointing inside a string. */
+export function scalarOffset (source: SourceFile, path: DataPath, inner: number): number {
+  const node = source.doc.getIn(path, true)
+  if (!isScalar(node) || !node.range) return offsetOf(source, path)
+  const start = node.range[0]
+  // Plain scalars start at their first character; quoted ones one later. Block scalars are left at the start.
+  const first = source.text[start]
+  const quoted = first === '"' || first === "'"
+  return node.type === 'PLAIN' || quoted ? start + (quoted ? 1 : 0) + inner : start
+}
+
+function findPair (source: SourceFile, path: DataPath): Pair | undefined {
+  const parentPath = path.slice(0, -1)
+  const key = path[path.length - 1]
+  const parent = parentPath.length === 0 ? source.doc.contents : source.doc.getIn(parentPath, true)
+  if (!isMap(parent)) return undefined
+  for (const item of parent.items) {
+    if (isPair(item) && isScalar(item.key) && item.key.value === key) return item
+  }
+  return undefined
+}
+
+function isNodeWithRange (node: unknown): node is Node & { range: [number, number, number] } {
+  return typeof node === 'object' && node !== null && 'range' in node && Array.isArray((node as Node).range)
+}

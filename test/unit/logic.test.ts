@@ -1,0 +1,108 @@
+// Differential tests: rules/logic.ts against json-logic-js 2.0.5, the reference.
+// Vectors: ../shared/vectors/jsonlogic-tests.json (jsonlogic.com's tests.json, via GoPlasmatic/datalogic-rs).
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
+import jsonLogic from 'json-logic-js'
+import { compileLogic, MAX_EXPRESSION_DEPTH } from '../../rules/logic.js'
+import { vectorPath } from '../helpers/paths.js'
+
+type Case = [unknown, unknown, unknown]
+
+function evaluate (rule: unknown, data: unknown): { value?: unknown, threw?: true } {
+  const compiled = compileLogic(rule, { log: () => {} })
+  if (!compiled.ok) return { threw: true }
+  try {
+    return { value: compiled.evaluate(data) }
+  } catch {
+    return { threw: true }
+  }
+}
+
+function reference (rule: unknown, data: unknown): { value?: unknown, threw?: true } {
+  try {
+    return { value: jsonLogic.apply(rule as jsonLogic.RulesLogic, data) }
+  } catch {
+    return { threw: true }
+  }
+}
+
+describe('logic', () => {
+  describe('the official JsonLogic suite', () => {
+    const suite = JSON.parse(readFileSync(vectorPath('jsonlogic-tests.json'), 'utf8')) as Array<string | Case>
+    let section = ''
+    let n = 0
+    for (const entry of suite) {
+      if (typeof entry === 'string') { section = entry; continue }
+      const [rule, data, expected] = entry
+      n++
+      it(`#${n} ${section}: ${JSON.stringify(rule)}`, () => {
+        assert.deepEqual(reference(rule, data), { value: expected }, 'the reference disagrees with the vector')
+        assert.deepEqual(evaluate(rule, data), { value: expected })
+      })
+    }
+  })
+
+  describe('random expressions', () => {
+    const leaf = fc.oneof(
+      fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: false }), fc.constantFrom('', '0', '1', 'a', 'b', 'x.y', '2.5'),
+      fc.boolean(), fc.constant(null), fc.constantFrom({ var: 'a' }, { var: 'b' }, { var: 'x.y' }, { var: ['z', 7] }, { var: '' })
+    )
+    const ops = ['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!!', '!', '%', 'in', 'cat', 'substr', '+', '*', '-', '/',
+      'min', 'max', 'merge', 'if', '?:', 'and', 'or', 'missing', 'missing_some', 'var']
+    const expr = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('op'), fc.array(tie('node'), { maxLength: 3 })),
+      op: fc.tuple(fc.constantFrom(...ops), fc.array(tie('node'), { maxLength: 4 })).map(([op, args]) => ({ [op]: args }))
+    })).node
+    const scoped = fc.tuple(fc.constantFrom('map', 'filter', 'all', 'none', 'some', 'reduce'), expr)
+      .map(([op, body]) => ({ [op]: [{ var: 'list' }, body, 0] }))
+    const data = fc.record({
+      a: fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 })),
+      b: fc.oneof(fc.integer(), fc.boolean(), fc.string({ maxLength: 3 })),
+      x: fc.record({ y: fc.oneof(fc.integer(), fc.string({ maxLength: 2 })) }),
+      list: fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 2 })), { maxLength: 4 })
+    }, { requiredKeys: [] })
+
+    it('gives the same result or the same failure as json-logic-js', () => {
+      fc.assert(fc.property(fc.oneof(expr, scoped), data, (rule, d) => {
+        assert.deepEqual(evaluate(rule, d), reference(rule, d))
+      }), { numRuns: 3000, seed: 20261125 })
+    })
+  })
+
+  describe('compile checks', () => {
+    it('refuses an unknown operator and suggests the nearest', () => {
+      const r = compileLogic({ and: [{ '>': [1, 0] }, { '=>': [1, 2] }] })
+      assert.equal(r.ok, false)
+      if (r.ok) return
+      assert.equal(r.error.code, 'UNKNOWN_OPERATOR')
+      assert.deepEqual(r.error.path, ['and', 1, '=>'])
+      assert.match(r.error.message, /did you mean '>='/)
+    })
+
+    it('refuses an expression nested deeper than the limit', () => {
+      let e: unknown = 1
+      for (let i = 0; i < 10000; i++) e = { '!': [e] }
+      const r = compileLogic(e)
+      assert.equal(r.ok, false)
+      if (!r.ok) assert.equal(r.error.code, 'BAD_EXPRESSION')
+      let ok: unknown = 1
+      for (let i = 0; i < MAX_EXPRESSION_DEPTH / 2; i++) ok = { '!': [ok] }
+      assert.equal(compileLogic(ok).ok, true)
+    })
+
+    it('does not read inherited properties through var', () => {
+      const r = compileLogic({ var: 'payload.constructor' })
+      assert.ok(r.ok)
+      if (r.ok) assert.equal(r.evaluate({ payload: {} }), null)
+    })
+
+    it('reports whether an expression reads payload fields', () => {
+      const usage = (e: unknown): unknown => { const r = compileLogic(e); return r.ok ? r.usage : undefined }
+      assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true })
+      assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false })
+      assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false })
+      assert.deepEqual(usage({ map: [{ var: 'params.list' }, { var: 'payload.x' }] }), { payload: false, payloadFields: false })
+    })
+  })
+})
