@@ -1,0 +1,69 @@
+/** Loads a whole rule set (files and directories) through load → validate → compile, collecting every problem. */
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { compileRuleFile, type CompiledRule } from './compile.js'
+import { loadSource, problemAt } from './load.js'
+import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
+import { validateRuleFile } from './validate.js'
+
+/** A compiled rule set: what the engine swaps in as one reference. */
+export interface RuleSet {
+  rules: CompiledRule[]
+  files: string[]
+}
+
+export type RuleSetResult =
+  | { ok: true, ruleSet: RuleSet, warnings: RuleProblem[] }
+  | { ok: false, problems: RuleProblem[] }
+
+/** Expands directories into their *.yaml / *.yml files, sorted by name so the rule order is stable. */
+export function expandRulePaths (paths: string[]): { files: string[], problems: RuleProblem[] } {
+  const files: string[] = []
+  const problems: RuleProblem[] = []
+  for (const path of paths) {
+    let isDirectory = false
+    try {
+      isDirectory = statSync(path).isDirectory()
+    } catch {
+      // Not there: loadSource reports it with the file name.
+    }
+    if (!isDirectory) { files.push(path); continue }
+    const found = readdirSync(path).filter((f) => /\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)).sort()
+    if (found.length === 0) problems.push({ code: 'FILE_UNREADABLE', severity: 'error', message: 'directory holds no *.yaml or *.yml rules files', file: path, line: 1, col: 1 })
+    for (const f of found) files.push(join(path, f))
+  }
+  return { files, problems }
+}
+
+/** Loads, validates and compiles every file; the set is usable only when no file has an error. */
+export function loadRuleSet (paths: string[]): RuleSetResult {
+  const { files, problems } = expandRulePaths(paths)
+  const rules: CompiledRule[] = []
+  const seen = new Map<string, string>()
+  for (const file of files) {
+    const loaded = loadSource(file)
+    if (!loaded.ok) { problems.push(...loaded.problems); continue }
+    const source = loaded.source
+    problems.push(...validateRuleFile(source))
+    const compiled = compileRuleFile(source)
+    problems.push(...compiled.problems)
+    const raw = (source.data as { rules?: Array<{ name?: unknown }> }).rules
+    if (Array.isArray(raw)) {
+      raw.forEach((r, i) => {
+        const name = r?.name
+        if (typeof name !== 'string') return
+        const first = seen.get(name)
+        if (first !== undefined) {
+          problems.push(problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', `rule name '${name}' is already used at ${first}`))
+        } else {
+          const p = problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', '')
+          seen.set(name, `${p.file}:${p.line}:${p.col}`)
+        }
+      })
+    }
+    rules.push(...compiled.rules)
+  }
+  const sorted = sortProblems(problems)
+  if (hasErrors(sorted)) return { ok: false, problems: sorted }
+  return { ok: true, ruleSet: { rules, files }, warnings: sorted }
+}
