@@ -5,16 +5,21 @@ import { editDistance } from './logic.js'
 import type { RuleProblem } from './problems.js'
 import { buildRuleSchema } from './schema.js'
 
-let validator: ValidateFunction | undefined
+let ruleValidator: ValidateFunction | undefined
 
-function getValidator (): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(buildRuleSchema())
-  return validator
+/** Compiles a JSON Schema for validateSource (allErrors: every problem at once). */
+export function createValidator (schema: Record<string, unknown>): ValidateFunction {
+  return new Ajv({ allErrors: true, strict: true, verbose: true }).compile(schema)
 }
 
-/** Validates the data of a rules file against the schema; returns every problem, sorted later. */
+/** Validates the data of a rules file against the rule schema. */
 export function validateRuleFile (source: SourceFile): RuleProblem[] {
-  const validate = getValidator()
+  ruleValidator ??= createValidator(buildRuleSchema())
+  return validateSource(source, ruleValidator)
+}
+
+/** Validates a parsed file against a compiled schema; each ajv error becomes a problem at its node. */
+export function validateSource (source: SourceFile, validate: ValidateFunction): RuleProblem[] {
   if (validate(source.data)) return []
   const problems: RuleProblem[] = []
   for (const error of validate.errors ?? []) {

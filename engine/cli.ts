@@ -1,0 +1,183 @@
+/** The `signalbox` command: run | check | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { formatProblem, type RuleProblem } from '../rules/problems.js'
+import { loadRuleSet } from '../rules/ruleset.js'
+import { renderRuleSchema } from '../rules/schema.js'
+import { startBroker, type EmbeddedBroker } from './broker.js'
+import { DEFAULT_HOST, DEFAULT_PORT, loadConfig, type RunSettings } from './config.js'
+import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS, Engine } from './engine.js'
+import { BrokerStartError, UsageError } from './errors.js'
+import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js'
+
+interface RunFlags {
+  config?: string
+  host?: string
+  port?: number
+  maxHops?: number
+  deadLetterPrefix?: string
+  logLevel?: LogLevel
+}
+
+/** Output streams, replaceable in tests. */
+export interface CliIo {
+  out: (text: string) => void
+  err: (text: string) => void
+}
+
+const defaultIo: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text)
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main (argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let exitCode = 0
+  const program = new Command('signalbox')
+    .description('Declarative topic-routing rules engine for MQTT, with an embedded broker.')
+    .version(readVersion(), '-V, --version')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+
+  program.command('run')
+    .description('Start the embedded MQTT broker and run the rules on every message.')
+    .argument('[rules...]', 'rules files or directories of *.yaml files')
+    .option('-c, --config <file>', 'config file (YAML): listen, rules, max_hops, dead_letter_prefix, log_level')
+    .option('--host <host>', `address the broker binds (default: ${DEFAULT_HOST})`)
+    .option('-p, --port <port>', `TCP port of the broker, 0 for any free one (default: ${DEFAULT_PORT})`, parsePort)
+    .option('--max-hops <n>', `republishes a message may pass through before it is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
+    .option('--dead-letter-prefix <topic>', `dead letters go to <topic>/<rule> (default: ${DEFAULT_DEAD_LETTER_PREFIX})`)
+    .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
+    .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
+
+  program.command('check')
+    .description('Validate rules files: print every problem with file:line:col; exit 1 on any error.')
+    .argument('<files...>', 'rules files or directories')
+    .action((files: string[]) => { exitCode = checkCommand(files, io) })
+
+  program.command('schema')
+    .description('Print the JSON Schema of rules files (for editors: # yaml-language-server: $schema=…).')
+    .action(() => { io.out(renderRuleSchema()) })
+
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2
+    if (err instanceof UsageError || err instanceof BrokerStartError) {
+      io.err(`signalbox: ${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+  return exitCode
+}
+
+function checkCommand (files: string[], io: CliIo): number {
+  const result = loadRuleSet(files)
+  const problems = result.ok ? result.warnings : result.problems
+  printProblems(problems, io.out)
+  const errors = problems.filter((p) => p.severity === 'error').length
+  const warnings = problems.length - errors
+  if (result.ok) {
+    io.out(`ok: ${result.ruleSet.rules.length} rule${plural(result.ruleSet.rules.length)} in ${result.ruleSet.files.length} file${plural(result.ruleSet.files.length)}${warnings > 0 ? `, ${warnings} warning${plural(warnings)}` : ''}\n`)
+    return 0
+  }
+  io.out(`${errors} error${plural(errors)}${warnings > 0 ? `, ${warnings} warning${plural(warnings)}` : ''}\n`)
+  return 1
+}
+
+async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Promise<number> {
+  const settings = resolveSettings(rulePaths, flags, io)
+  if (settings === undefined) return 1
+  const loaded = loadRuleSet(settings.rules)
+  if (!loaded.ok) {
+    printProblems(loaded.problems, io.err)
+    io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)
+    return 1
+  }
+  printProblems(loaded.warnings, io.err)
+  const logger = createLogger(settings.logLevel)
+  let broker: EmbeddedBroker | undefined
+  const engine = new Engine(loaded.ruleSet, {
+    publish: (out, done) => { if (broker === undefined) done(new Error('broker not started')); else broker.publish(out, done) },
+    logger,
+    maxHops: settings.maxHops,
+    deadLetterPrefix: settings.deadLetterPrefix
+  })
+  broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, files: loaded.ruleSet.files }, `signalbox listening on ${broker.host}:${broker.port}`)
+  const signal = await waitForStopSignal()
+  logger.info({ signal }, 'stopping')
+  await broker.close()
+  logger.info(engine.snapshot(), 'stopped')
+  return 0
+}
+
+function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunSettings | undefined {
+  let fromConfig: Partial<RunSettings> = {}
+  if (flags.config !== undefined) {
+    const config = loadConfig(flags.config)
+    if (!config.ok) {
+      printProblems(config.problems, io.err)
+      io.err('signalbox: config file not loaded\n')
+      return undefined
+    }
+    fromConfig = config.settings
+  }
+  const rules = rulePaths.length > 0 ? rulePaths : (fromConfig.rules ?? [])
+  if (rules.length === 0) throw new UsageError('no rules given: signalbox run RULES… (files or directories), or rules: in --config')
+  return {
+    host: flags.host ?? fromConfig.host ?? DEFAULT_HOST,
+    port: flags.port ?? fromConfig.port ?? DEFAULT_PORT,
+    rules,
+    maxHops: flags.maxHops ?? fromConfig.maxHops ?? DEFAULT_MAX_HOPS,
+    deadLetterPrefix: flags.deadLetterPrefix ?? fromConfig.deadLetterPrefix ?? DEFAULT_DEAD_LETTER_PREFIX,
+    logLevel: flags.logLevel ?? fromConfig.logLevel ?? 'info'
+  }
+}
+
+function waitForStopSignal (): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(signal)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
+
+function printProblems (problems: RuleProblem[], write: (text: string) => void): void {
+  for (const p of problems) write(formatProblem(p) + '\n')
+}
+
+function parsePort (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535.')
+  return n
+}
+
+function parseHops (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('max hops is a whole number from 1 to 64.')
+  return n
+}
+
+function plural (n: number): string {
+  return n === 1 ? '' : 's'
+}
+
+/** The package version; this file runs from engine/ under tsx and from dist/engine/ when built. */
+function readVersion (): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'signalbox' && pkg.version !== undefined) return pkg.version
+    } catch {
+      // Try the next level up.
+    }
+  }
+  return 'unknown'
+}

@@ -1,0 +1,182 @@
+/**
+ * Runs a compiled rule set against each message: route, decode once, where, set, render, publish.
+ * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
+ */
+import type { OutMessage, Publish } from '../adapters/sink.js'
+import type { CompiledOutput, CompiledRule } from '../rules/compile.js'
+import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
+import type { RuleSet } from '../rules/ruleset.js'
+import type { FailureCode, MessageFailure } from './errors.js'
+import type { Logger } from './logger.js'
+import { decodePayload, describePayload, type DecodedPayload, type InboundMessage } from './message.js'
+import { createEngineCounters, createRuleCounters, type EngineCounters, type RuleCounters } from './metrics.js'
+import { Router } from './router.js'
+
+export interface EngineOptions {
+  publish: Publish
+  logger: Logger
+  /** Republishes a message may go through before it is dropped (loops stop here). */
+  maxHops: number
+  /** Prefix of the dead-letter topics: `<prefix>/<rule>`. */
+  deadLetterPrefix: string
+}
+
+export const DEFAULT_MAX_HOPS = 8
+export const DEFAULT_DEAD_LETTER_PREFIX = '$signalbox/dead-letter'
+
+interface ActiveRuleSet {
+  ruleSet: RuleSet
+  router: Router<ActiveRule>
+}
+
+interface ActiveRule {
+  rule: CompiledRule
+  counters: RuleCounters
+}
+
+export class Engine {
+  private active: ActiveRuleSet
+  /** Counters outlive rule-set swaps, keyed by rule name. */
+  private readonly ruleCounters = new Map<string, RuleCounters>()
+  readonly counters: EngineCounters = createEngineCounters()
+  /** Failure classes already logged at warn level: each is logged once per rule, then at debug. */
+  private readonly logged = new Set<string>()
+
+  constructor (ruleSet: RuleSet, private readonly options: EngineOptions) {
+    this.active = this.prepare(ruleSet)
+  }
+
+  /** Swaps in a new rule set with one reference assignment. */
+  swap (ruleSet: RuleSet): void {
+    this.active = this.prepare(ruleSet)
+  }
+
+  get ruleSet (): RuleSet {
+    return this.active.ruleSet
+  }
+
+  /** Counters of one rule, or of every rule in the current set. */
+  ruleCountersFor (name: string): RuleCounters | undefined {
+    return this.ruleCounters.get(name)
+  }
+
+  snapshot (): { engine: EngineCounters, rules: Record<string, RuleCounters> } {
+    const rules: Record<string, RuleCounters> = {}
+    for (const { name } of this.active.ruleSet.rules) rules[name] = { ...this.ruleCounters.get(name)! }
+    return { engine: { ...this.counters }, rules }
+  }
+
+  /** Handles one message. Never throws: every failure is counted and, per rule, dead-lettered. */
+  handle (msg: InboundMessage): void {
+    const active = this.active
+    this.counters.received++
+    const matches = active.router.match(msg.topic)
+    if (matches.length === 0) { this.counters.unmatched++; return }
+    const meta: MessageMeta = { clientId: msg.clientId, qos: msg.qos, retain: msg.retain, receivedAt: Date.now(), hops: msg.hops }
+    let levels: string[] | undefined
+    let decoded: DecodedPayload | undefined
+    for (let i = 0; i < matches.length; i++) {
+      const { rule, counters } = matches[i]
+      counters.matched++
+      let params: Record<string, string> = {}
+      if (rule.pattern.captures.length > 0) {
+        levels ??= msg.topic.split('/')
+        params = captureParams(rule, levels)
+      }
+      const data: RuleData = { topic: msg.topic, params, payload: undefined, meta }
+      if (rule.needsPayload) {
+        decoded ??= decodePayload(msg.payload)
+        if (rule.needsJsonPayload && !decoded.json) {
+          this.fail(rule, counters, msg, 'PAYLOAD_NOT_JSON', 'payload is not JSON, and the rule reads payload fields')
+          continue
+        }
+        data.payload = decoded.value
+      }
+      this.runRule(rule, counters, msg, data)
+    }
+  }
+
+  private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData): void {
+    let payload = msg.payload
+    try {
+      if (rule.where !== undefined && !truthy(rule.where(data))) { counters.filtered++; return }
+      counters.passed++
+      if (rule.set !== undefined) payload = Buffer.from(JSON.stringify(rule.set(data)))
+    } catch (err) {
+      this.fail(rule, counters, msg, 'EXPRESSION_ERROR', `expression failed: ${(err as Error).message}`)
+      return
+    }
+    for (let i = 0; i < rule.outputs.length; i++) this.emit(rule, counters, msg, data, rule.outputs[i], payload)
+  }
+
+  private emit (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledOutput, payload: Buffer): void {
+    const topic = output.render(data)
+    if (typeof topic !== 'string') {
+      counters.dropped++
+      this.fail(rule, counters, msg, 'TOPIC_REFUSED', `output '${output.template}' refused: ${topic.refused}`)
+      return
+    }
+    const hops = msg.hops + 1
+    if (hops > this.options.maxHops) {
+      counters.dropped++
+      this.counters.hopLimit++
+      this.warnOnce(rule, 'HOP_LIMIT', `message dropped after ${this.options.maxHops} hops (max_hops); rules may be looping`, { topic })
+      return
+    }
+    const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops }
+    this.options.publish(out, (error) => {
+      if (error === undefined) { counters.published++; return }
+      counters.dropped++
+      this.fail(rule, counters, msg, 'PUBLISH_FAILED', `broker refused the publish to '${topic}': ${error.message}`)
+    })
+  }
+
+  /** Counts a failure and, unless the rule says on_error: drop, publishes a dead letter. */
+  private fail (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, code: FailureCode, reason: string): void {
+    counters.errors++
+    const failure: MessageFailure = { code, reason }
+    this.warnOnce(rule, code, reason, { topic: msg.topic })
+    if (rule.onError === 'drop') return
+    const hops = msg.hops + 1
+    if (hops > this.options.maxHops) { this.counters.hopLimit++; return }
+    const letter = {
+      rule: rule.name,
+      code: failure.code,
+      reason: failure.reason,
+      source: `${rule.source.file}:${rule.source.line}`,
+      topic: msg.topic,
+      clientId: msg.clientId,
+      ...describePayload(msg.payload)
+    }
+    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops }
+    this.options.publish(out, (error) => {
+      if (error === undefined) { this.counters.deadLettered++; return }
+      this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')
+    })
+  }
+
+  private warnOnce (rule: CompiledRule, code: string, reason: string, context: Record<string, unknown>): void {
+    const key = `${rule.name}\u0000${code}`
+    const level = this.logged.has(key) ? 'debug' : 'warn'
+    this.logged.add(key)
+    this.options.logger[level]({ rule: rule.name, code, ...context }, reason)
+  }
+
+  private prepare (ruleSet: RuleSet): ActiveRuleSet {
+    const router = new Router<ActiveRule>()
+    for (const rule of ruleSet.rules) {
+      let counters = this.ruleCounters.get(rule.name)
+      if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
+      router.add(rule.pattern.filter, { rule, counters })
+    }
+    return { ruleSet, router }
+  }
+}
+
+function captureParams (rule: CompiledRule, levels: string[]): Record<string, string> {
+  const params: Record<string, string> = {}
+  for (const c of rule.pattern.captures) {
+    params[c.name] = c.multi ? levels.slice(c.level).join('/') : levels[c.level]
+  }
+  return params
+}

@@ -1,0 +1,29 @@
+/** Runtime errors. Per-message failures are values (MessageFailure), never exceptions through the router. */
+
+/** Why a rule could not handle one message; counted, logged once per class, and dead-lettered. */
+export type FailureCode =
+  | 'PAYLOAD_NOT_JSON'
+  | 'EXPRESSION_ERROR'
+  | 'TOPIC_REFUSED'
+  | 'PUBLISH_FAILED'
+
+export interface MessageFailure {
+  code: FailureCode
+  reason: string
+}
+
+/** The broker could not start: the port is taken, the address is not local, or permission is denied. */
+export class BrokerStartError extends Error {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'BrokerStartError'
+  }
+}
+
+/** A user mistake on the command line or in a config file: printed as one line, never a stack trace. */
+export class UsageError extends Error {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'UsageError'
+  }
+}

@@ -1,0 +1,34 @@
+/** A message as the engine sees it, and its payload decoded at most once. */
+
+/** One message from the broker. */
+export interface InboundMessage {
+  topic: string
+  payload: Buffer
+  qos: 0 | 1 | 2
+  retain: boolean
+  clientId: string | null
+  /** Rules this message has passed through already: 0 for a client's publish. */
+  hops: number
+}
+
+/** A decoded payload: JSON when it parses, otherwise its UTF-8 text. */
+export interface DecodedPayload {
+  json: boolean
+  value: unknown
+}
+
+/** Decodes a payload; never throws. */
+export function decodePayload (payload: Buffer): DecodedPayload {
+  const text = payload.toString('utf8')
+  try {
+    return { json: true, value: JSON.parse(text) }
+  } catch {
+    return { json: false, value: text }
+  }
+}
+
+/** A payload for a JSON document: UTF-8 text when valid, else base64, so dead letters keep every byte. */
+export function describePayload (payload: Buffer): { payload: string, encoding: 'utf8' | 'base64' } {
+  const text = payload.toString('utf8')
+  return Buffer.from(text, 'utf8').equals(payload) ? { payload: text, encoding: 'utf8' } : { payload: payload.toString('base64'), encoding: 'base64' }
+}
