@@ -98,14 +98,16 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   }
   printProblems(loaded.warnings, io.err)
   const logger = createLogger(settings.logLevel)
-  let broker: EmbeddedBroker | undefined
+  // The engine publishes through the broker, and the broker feeds the engine: the holder breaks the cycle.
+  const holder: { broker?: EmbeddedBroker } = {}
   const engine = new Engine(loaded.ruleSet, {
-    publish: (out, done) => { if (broker === undefined) done(new Error('broker not started')); else broker.publish(out, done) },
+    publish: (out, done) => { if (holder.broker === undefined) done(new Error('broker not started')); else holder.broker.publish(out, done) },
     logger,
     maxHops: settings.maxHops,
     deadLetterPrefix: settings.deadLetterPrefix
   })
-  broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+  const broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+  holder.broker = broker
   logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, files: loaded.ruleSet.files }, `signalbox listening on ${broker.host}:${broker.port}`)
   const signal = await waitForStopSignal()
   logger.info({ signal }, 'stopping')

@@ -1,0 +1,167 @@
+// The built CLI as a child process: check, schema, and run end to end with mosquitto_pub / mosquitto_sub.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { Latch } from '../helpers/latch.js'
+import { cliPath, requireBinary, runCli, spawnTracked, type Spawned } from '../helpers/process.js'
+import { projectRoot } from '../helpers/paths.js'
+import { tempDir } from '../helpers/signalbox.js'
+import { onTeardown } from '../helpers/teardown.js'
+
+const MOSQUITTO_HINT = 'apt-get install -y mosquitto-clients'
+
+/** Starts `signalbox run` on a free port and waits for the log line that names it. */
+async function startRun (args: string[]): Promise<{ proc: Spawned, port: number }> {
+  const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--port', '0', ...args])
+  const deadline = Date.now() + 10000
+  while (Date.now() < deadline) {
+    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proc.stderr())
+    if (m !== null) return { proc, port: Number(m[1]) }
+    if (proc.child.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error('signalbox run did not start: ' + proc.stderr())
+}
+
+/**
+ * mosquitto_sub printing "topic payload" lines (-v). Its stdout is block-buffered into a pipe except
+ * after each message, so readiness is proven with a message: a ready topic is published until it arrives.
+ */
+async function mosquittoSub (port: number, filters: string[]): Promise<Latch<string>> {
+  requireBinary('mosquitto_sub', MOSQUITTO_HINT)
+  const ready = `signalbox-test/ready/${process.pid}`
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-W', '30', '-t', ready]
+  for (const f of filters) args.push('-t', f)
+  const sub = spawnTracked('mosquitto_sub', args)
+  const deadline = Date.now() + 10000
+  while (!sub.lines.items.some((l) => l.startsWith(ready))) {
+    if (Date.now() > deadline) throw new Error('mosquitto_sub never received its ready message: ' + sub.stderr())
+    mosquittoPub(port, ready, 'x')
+    await sub.lines.wait(1, 200).catch(() => undefined)
+  }
+  const messages = new Latch<string>()
+  let forwarded = 0
+  const forward = (): void => {
+    for (; forwarded < sub.lines.items.length; forwarded++) {
+      const line = sub.lines.items[forwarded]
+      if (!line.startsWith(ready)) messages.push(line)
+    }
+  }
+  sub.child.stdout!.on('data', () => setImmediate(forward))
+  forward()
+  return messages
+}
+
+function mosquittoPub (port: number, topic: string, message: string): void {
+  requireBinary('mosquitto_pub', MOSQUITTO_HINT)
+  const r = runSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-m', message, '-q', '1'])
+  assert.equal(r, 0, 'mosquitto_pub failed')
+}
+
+function runSync (command: string, args: string[]): number | null {
+  return spawnSync(command, args, { timeout: 10000 }).status
+}
+
+describe('cli', () => {
+  describe('check', () => {
+    it('exits 0 on a clean file and says what it loaded', () => {
+      const r = runCli(['check', 'fixtures/rules/home.yaml'])
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.match(r.stdout, /^ok: 3 rules in 1 file$/m)
+    })
+
+    it('prints every problem with file:line:col and a caret, and exits 1', () => {
+      const r = runCli(['check', 'fixtures/invalid/unknown-field.yaml', 'fixtures/invalid/bad-filter.yaml'])
+      assert.equal(r.status, 1)
+      assert.match(r.stdout, /^fixtures\/invalid\/unknown-field\.yaml:4:5: error UNKNOWN_FIELD: unknown field 'form' \(did you mean 'from'\?\)/m)
+      assert.match(r.stdout, /^4 \| {5}form: sensors\/\+room\/temperature\n {2}\| {5}\^$/m)
+      assert.match(r.stdout, /^fixtures\/invalid\/bad-filter\.yaml:4:13: error BAD_FILTER: invalid filter 'a\/#\/b'/m)
+      assert.match(r.stdout, /^8 errors$/m)
+      assert.doesNotMatch(r.stdout + r.stderr, /at .*\.js:\d+/, 'no stack trace')
+    })
+
+    it('exits 0 with only warnings, and prints them', () => {
+      const dir = tempDir()
+      const file = join(dir, 'warn.yaml')
+      writeFileSync(file, 'version: 1\nrules:\n  - name: loops\n    from: a/#rest\n    to: [{ mqtt: "a/b/{rest}" }]\n')
+      const r = runCli(['check', file])
+      assert.equal(r.status, 0)
+      assert.match(r.stdout, /warn\.yaml:5:18: warning SELF_MATCH/)
+      assert.match(r.stdout, /ok: 1 rule in 1 file, 1 warning/)
+    })
+
+    it('names a missing file', () => {
+      const r = runCli(['check', 'no/such.yaml'])
+      assert.equal(r.status, 1)
+      assert.match(r.stdout, /^no\/such\.yaml:1:1: error FILE_UNREADABLE: cannot read rules file: no such file/m)
+    })
+  })
+
+  describe('schema', () => {
+    it('prints the checked-in rules/schema.json (regenerate with npm run schema)', () => {
+      const r = runCli(['schema'])
+      assert.equal(r.status, 0)
+      assert.equal(r.stdout, readFileSync(join(projectRoot, 'rules', 'schema.json'), 'utf8'))
+    })
+  })
+
+  describe('run', () => {
+    it('routes a mosquitto_pub message to mosquitto_sub, dead-letters garbage, and exits 0 on SIGTERM', async () => {
+      const { proc, port } = await startRun(['fixtures/rules/home.yaml'])
+      const sub = await mosquittoSub(port, ['alerts/#', '$signalbox/dead-letter/#'])
+      mosquittoPub(port, 'sensors/kitchen/temperature', '{"celsius":31}')
+      mosquittoPub(port, 'sensors/kitchen/temperature', 'garbage')
+      mosquittoPub(port, 'sensors/hall/sofa/battery', '{"percent":9}')
+      const lines = await sub.wait(3, 10000)
+      assert.ok(lines.includes('alerts/kitchen/hot {"room":"kitchen","celsius":31,"fahrenheit":87.80000000000001}'), lines.join('\n'))
+      assert.ok(lines.includes('alerts/hall/battery/sofa {"device":"sofa","percent":9}'), lines.join('\n'))
+      assert.ok(lines.some((l) => l.startsWith('$signalbox/dead-letter/hot-room {"rule":"hot-room","code":"PAYLOAD_NOT_JSON"')), lines.join('\n'))
+      proc.child.kill('SIGTERM')
+      assert.equal(await proc.exited, 0)
+      assert.match(proc.stderr(), /"msg":"stopped"/)
+    })
+
+    it('says clearly that the port is taken, and exits 1', async () => {
+      const server = createServer()
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      onTeardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      const port = (server.address() as { port: number }).port
+      const r = runCli(['run', '--port', String(port), 'fixtures/rules/home.yaml'])
+      assert.equal(r.status, 1)
+      assert.equal(r.stderr.trim(), `signalbox: cannot listen on 127.0.0.1:${port}: the port is already in use (another broker running? pick another with --port)`)
+    })
+
+    it('refuses to start with broken rules, naming file:line:col', () => {
+      const r = runCli(['run', '--port', '0', 'fixtures/invalid/unknown-capture.yaml'])
+      assert.equal(r.status, 1)
+      assert.match(r.stderr, /^fixtures\/invalid\/unknown-capture\.yaml:6:22: error UNKNOWN_CAPTURE/m)
+      assert.match(r.stderr, /signalbox: rules not loaded \(2 errors\)/)
+    })
+
+    it('takes the listener and rules from --config, with flags winning', async () => {
+      const dir = tempDir()
+      const config = join(dir, 'signalbox.yaml')
+      writeFileSync(config, `listen: { host: 127.0.0.1, port: 1 }\nrules: [${JSON.stringify(join(projectRoot, 'fixtures', 'rules'))}]\nmax_hops: 3\n`)
+      const { proc, port } = await startRun(['--config', config])
+      assert.notEqual(port, 1)
+      const sub = await mosquittoSub(port, ['alerts/#'])
+      mosquittoPub(port, 'sensors/attic/temperature', '{"celsius":45}')
+      const [line] = await sub.wait(1, 10000)
+      assert.match(line, /^alerts\/attic\/hot /)
+      proc.child.kill('SIGINT')
+      assert.equal(await proc.exited, 0)
+    })
+
+    it('reports a bad config file with file:line:col', () => {
+      const dir = tempDir()
+      const config = join(dir, 'bad.yaml')
+      writeFileSync(config, 'listen:\n  prot: 1883\nmax_hops: 0\n')
+      const r = runCli(['run', '--config', config])
+      assert.equal(r.status, 1)
+      assert.match(r.stderr, /bad\.yaml:2:3: error UNKNOWN_FIELD: unknown field 'prot' \(did you mean 'port'\?\)/)
+      assert.match(r.stderr, /bad\.yaml:3:11: error BAD_VALUE|bad\.yaml:3:11: error SCHEMA/)
+    })
+  })
+})
