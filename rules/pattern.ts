@@ -24,6 +24,8 @@ export interface PatternError {
 }
 
 const CAPTURE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Names that would reach an object's prototype when used as a key. */
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype'])
 /** [MQTT-1.5.3] strings on the wire are at most 65,535 bytes. */
 const MAX_TOPIC_BYTES = 65535
 
@@ -52,6 +54,9 @@ export function parsePattern (source: string): { ok: true, pattern: Pattern } | 
       // [MQTT-4.7.1-2] '#' must be the last level of a filter.
       if (sigil === '#' && i !== raw.length - 1) {
         return { ok: false, error: { index: offset, message: `'${level}' must be the last level of a filter` } }
+      }
+      if (RESERVED_NAMES.has(name)) {
+        return { ok: false, error: { index: offset, message: `'${name}' cannot be a capture name` } }
       }
       if (name !== '') {
         if (captures.some((c) => c.name === name)) {

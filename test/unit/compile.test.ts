@@ -1,0 +1,64 @@
+// Rule compilation: every fixtures/invalid/*.yaml must produce exactly its .expected lines (file:line:col CODE).
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { parseSource } from '../../rules/load.js'
+import { formatProblem, formatProblemShort } from '../../rules/problems.js'
+import { loadRuleSet } from '../../rules/ruleset.js'
+import { renderRuleSchema } from '../../rules/schema.js'
+import { fixturePath, projectRoot } from '../helpers/paths.js'
+
+describe('compile', () => {
+  describe('invalid fixtures', () => {
+    const dir = fixturePath('invalid')
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+    it('has fixtures to check', () => assert.ok(files.length >= 8))
+    for (const f of files) {
+      it(`reports ${f} as its .expected file says`, () => {
+        const file = relative(projectRoot, join(dir, f))
+        const result = loadRuleSet([join(projectRoot, file)].map((p) => relative(process.cwd(), p)))
+        const problems = result.ok ? result.warnings : result.problems
+        const actual = problems.map(formatProblemShort).map((l) => l.replace(/^.*fixtures\//, 'fixtures/'))
+        const expected = readFileSync(join(dir, f.replace(/\.yaml$/, '.expected')), 'utf8').trim().split('\n')
+        assert.deepEqual(actual, expected)
+      })
+    }
+  })
+
+  it('loads every example rule set in fixtures/rules without a problem', () => {
+    const result = loadRuleSet([fixturePath('rules')])
+    assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
+    assert.deepEqual(result.warnings, [])
+  })
+
+  it('reports every problem of a file at once, sorted by position', () => {
+    const result = loadRuleSet([fixturePath('invalid', 'wrong-type.yaml')])
+    assert.equal(result.ok, false)
+    if (result.ok) return
+    assert.equal(result.problems.length, 7)
+    const lines = result.problems.map((p) => p.line)
+    assert.deepEqual(lines, [...lines].sort((a, b) => a - b))
+  })
+
+  it('refuses a YAML alias bomb without expanding it', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for (let i = 0; i < 9; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill('*' + String.fromCharCode(97 + i)).join(',')}]`)
+    const parsed = parseSource('bomb.yaml', bomb.join('\n') + '\n')
+    assert.equal(parsed.ok, false)
+    if (!parsed.ok) assert.equal(parsed.problems[0].code, 'YAML_SYNTAX')
+  })
+
+  it('points a caret at the column of the problem', () => {
+    const result = loadRuleSet([fixturePath('invalid', 'unknown-capture.yaml')])
+    assert.equal(result.ok, false)
+    if (result.ok) return
+    const text = formatProblem(result.problems[0]).split('\n')
+    assert.equal(text[1], '6 |       - mqtt: alerts/{rooom}/hot')
+    assert.equal(text[2], '  |                      ^')
+    assert.equal(text[1].indexOf('{'), text[2].indexOf('^'))
+  })
+
+  it('keeps rules/schema.json in step with rules/schema.ts (npm run schema)', () => {
+    assert.equal(readFileSync(join(projectRoot, 'rules', 'schema.json'), 'utf8'), renderRuleSchema())
+  })
+})

@@ -1,0 +1,45 @@
+// The README tells the truth: its rule examples load, and every problem and failure code is documented.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { compileRuleFile } from '../../rules/compile.js'
+import { parseSource } from '../../rules/load.js'
+import { formatProblem } from '../../rules/problems.js'
+import { validateRuleFile } from '../../rules/validate.js'
+import { projectRoot } from '../helpers/paths.js'
+
+const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
+
+/** Codes from a union type in a source file, so a new code cannot go undocumented. */
+function codesOf (file: string, typeName: string): string[] {
+  const text = readFileSync(join(projectRoot, file), 'utf8')
+  const start = text.indexOf(`export type ${typeName} =`)
+  assert.ok(start >= 0, `${typeName} not found in ${file}`)
+  const body = text.slice(start, text.indexOf('\n\n', start))
+  return [...body.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1])
+}
+
+describe('docs', () => {
+  it('has a README example for every complete rules file, and each one loads cleanly', () => {
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)]
+    const files = blocks.filter((b) => /^version: 1$/m.test(b[1]))
+    assert.ok(files.length >= 1)
+    for (const block of files) {
+      // Line numbers are shifted to the README's, so a problem points into the README itself.
+      const offset = readme.slice(0, block.index).split('\n').length
+      const parsed = parseSource('README.md', '\n'.repeat(offset) + block[1])
+      assert.ok(parsed.ok, parsed.ok ? '' : parsed.problems.map(formatProblem).join('\n'))
+      if (!parsed.ok) continue
+      const problems = [...validateRuleFile(parsed.source), ...compileRuleFile(parsed.source).problems]
+      assert.deepEqual(problems.map(formatProblem), [])
+    }
+  })
+
+  for (const [file, type] of [['rules/problems.ts', 'ProblemCode'], ['engine/errors.ts', 'FailureCode']]) {
+    it(`documents every ${type} in the README's error tables`, () => {
+      const codes = codesOf(file, type)
+      assert.ok(codes.length > 3)
+      for (const code of codes) assert.ok(readme.includes(`| \`${code}\` |`), `${code} is not in the README`)
+    })
+  }
+})

@@ -1,0 +1,67 @@
+// Patterns with named captures, and topic templates: parse errors, rendering, refusals.
+import assert from 'node:assert/strict'
+import type { RuleData } from '../../rules/logic.js'
+import { parsePattern } from '../../rules/pattern.js'
+import { compileTemplate, parseTemplate } from '../../rules/template.js'
+
+function render (template: string, data: Partial<RuleData>, multi: string[] = []): unknown {
+  const parsed = parseTemplate(template)
+  assert.ok(parsed.ok, parsed.ok ? '' : parsed.error.message)
+  const meta = { clientId: 'c1', qos: 1, retain: false, receivedAt: 0, hops: 0 }
+  return compileTemplate(parsed.template, new Set(multi))({ topic: 't', params: {}, payload: undefined, meta, ...data })
+}
+
+describe('pattern', () => {
+  it('reads +name and #name captures and strips them from the router filter', () => {
+    const p = parsePattern('sensors/+room/+/#rest')
+    assert.ok(p.ok)
+    if (!p.ok) return
+    assert.equal(p.pattern.filter, 'sensors/+/+/#')
+    assert.deepEqual(p.pattern.captures, [{ name: 'room', level: 1, multi: false }, { name: 'rest', level: 3, multi: true }])
+  })
+
+  for (const [filter, why] of [
+    ['a/#/b', "'#' must be the last level"], ['a+', "'+' must occupy a whole level"], ['a/#x/b', "'#x' must be the last level"],
+    ['a#', "'#' must occupy a whole level"], ['+1/x', 'named capture'], ['', 'must not be empty'], ['a/\u0000', 'NUL'],
+    ['+r/+r', "capture 'r' is named twice"], ['$share/g/a', '$share']
+  ]) {
+    it(`refuses ${JSON.stringify(filter)}`, () => {
+      const p = parsePattern(filter)
+      assert.equal(p.ok, false)
+      if (!p.ok) assert.ok(p.error.message.includes(why), p.error.message)
+    })
+  }
+})
+
+describe('template', () => {
+  it('renders captures, payload fields and meta fields', () => {
+    assert.equal(render('alerts/{room}/{payload.a.b}/{meta.clientId}', { params: { room: 'hall' }, payload: { a: { b: 7 } } }), 'alerts/hall/7/c1')
+  })
+
+  it('lets a #name capture hold /, but no other value', () => {
+    assert.equal(render('copy/{rest}', { params: { rest: 'a/b/c' } }, ['rest']), 'copy/a/b/c')
+    assert.deepEqual(render('copy/{rest}', { params: { rest: 'a/b' } }), { refused: '{rest} holds \'/\', which a topic level may not' })
+  })
+
+  for (const [value, reason] of [['', 'is empty'], ['a+b', "holds '+'"], ['#', "holds '#'"], ['x\u0000', 'holds NUL'], [null, 'is null'], [undefined, 'is missing'], [{}, 'not a string']] as const) {
+    it(`refuses a payload value ${JSON.stringify(value)}`, () => {
+      const r = render('x/{payload.v}', { payload: { v: value } }) as { refused: string }
+      assert.ok(typeof r === 'object' && r.refused.includes(reason), JSON.stringify(r))
+    })
+  }
+
+  it('does not read inherited payload properties', () => {
+    assert.deepEqual(render('x/{payload.constructor}', { payload: {} }), { refused: '{payload.constructor} is missing' })
+  })
+
+  for (const [template, why] of [
+    ['a/{b', 'not closed'], ['a/b}', "no matching '{'"], ['a/{}', 'names nothing'], ['a/+', "'+'"], ['a/#', "'#'"],
+    ['{payload}', 'whole payload'], ['{meta.nope}', 'not a meta field'], ['{a.b}', 'dotted'], ['', 'empty']
+  ]) {
+    it(`refuses the template ${JSON.stringify(template)}`, () => {
+      const p = parseTemplate(template)
+      assert.equal(p.ok, false)
+      if (!p.ok) assert.ok(p.error.message.includes(why), p.error.message)
+    })
+  }
+})
