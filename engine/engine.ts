@@ -92,7 +92,13 @@ export class Engine {
         }
         data.payload = decoded.value
       }
-      this.runRule(rule, counters, msg, data)
+      try {
+        this.runRule(rule, counters, msg, data)
+      } catch (err) {
+        // A bug of ours, not the message's: count it and keep serving the other rules and messages.
+        counters.errors++
+        this.options.logger.error({ rule: rule.name, topic: msg.topic, err }, 'internal error while running a rule')
+      }
     }
   }
 
