@@ -239,10 +239,21 @@ function compileReduce (source: Evaluator, step: Evaluator, initial: Evaluator |
   }
 }
 
+/**
+ * Property names some JSON value could inherit (from Object, Array, String, Number or Boolean
+ * prototypes). Only these need the own-property check; any other key is read directly, which is
+ * what makes a compiled 'var' cheap.
+ */
+const INHERITED = new Set<string>(
+  [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype]
+    .flatMap((proto) => Object.getOwnPropertyNames(proto))
+    .filter((k) => k !== 'length')
+)
+
 /** Reads one property the way json-logic-js does, but never an inherited one. */
 function readProperty (data: unknown, key: string): unknown {
   if (data === null || data === undefined) return undefined
-  if (!Object.hasOwn(Object(data), key)) return undefined
+  if (INHERITED.has(key) && !Object.hasOwn(Object(data), key)) return undefined
   return (data as Record<string, unknown>)[key]
 }
 
@@ -254,6 +265,26 @@ function readPath (data: unknown, segments: string[], notFound: unknown): unknow
     if (value === undefined) return notFound
   }
   return value
+}
+
+/** A constant path of one or two keys that no value can inherit: read directly, no loop. */
+function compileDirectPath (segments: string[]): Evaluator | undefined {
+  if (segments.some((k) => INHERITED.has(k))) return undefined
+  if (segments.length === 1) {
+    const [k0] = segments
+    return (d: any) => { if (d === null || d === undefined) return null; const v = d[k0]; return v === undefined ? null : v }
+  }
+  if (segments.length === 2) {
+    const [k0, k1] = segments
+    return (d: any) => {
+      if (d === null || d === undefined) return null
+      const a = d[k0]
+      if (a === null || a === undefined) return null
+      const v = a[k1]
+      return v === undefined ? null : v
+    }
+  }
+  return undefined
 }
 
 function readVar (data: unknown, key: unknown, fallback: unknown): unknown {
@@ -268,11 +299,7 @@ function compileVar (fs: Evaluator[], rawArgs: unknown[]): Evaluator {
   const key = rawArgs[0]
   if (fs.length === 1 && typeof key === 'string' && key !== '') {
     const segments = key.split('.')
-    if (segments.length === 1) {
-      const k = segments[0]
-      return (d) => { const v = readProperty(d, k); return v === undefined ? null : v }
-    }
-    return (d) => readPath(d, segments, null)
+    return compileDirectPath(segments) ?? ((d) => readPath(d, segments, null))
   }
   const rest = fs.slice(2)
   return (d) => {

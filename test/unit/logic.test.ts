@@ -95,6 +95,13 @@ describe('logic', () => {
       const r = compileLogic({ var: 'payload.constructor' })
       assert.ok(r.ok)
       if (r.ok) assert.equal(r.evaluate({ payload: {} }), null)
+      for (const key of ['toString', 'payload.hasOwnProperty', 'payload.__proto__', 'payload.list.map', 'payload.s.charAt', 'payload.n.toFixed']) {
+        const c = compileLogic({ var: key })
+        assert.ok(c.ok)
+        if (c.ok) assert.equal(c.evaluate({ payload: { list: [1], s: 'x', n: 1 } }), null, key)
+      }
+      const own = compileLogic({ var: 'payload.list.length' })
+      if (own.ok) assert.equal(own.evaluate({ payload: { list: [1, 2] } }), 2)
     })
 
     it('reports whether an expression reads payload fields', () => {
