@@ -6,7 +6,7 @@ import type { OutMessage, Publish } from '../adapters/sink.js'
 import type { CompiledOutput, CompiledRule } from '../rules/compile.js'
 import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
-import type { FailureCode, MessageFailure } from './errors.js'
+import type { FailureCode } from './errors.js'
 import type { Logger } from './logger.js'
 import { decodePayload, describePayload, type DecodedPayload, type InboundMessage } from './message.js'
 import { createEngineCounters, createRuleCounters, type EngineCounters, type RuleCounters } from './metrics.js'
@@ -55,7 +55,7 @@ export class Engine {
     return this.active.ruleSet
   }
 
-  /** Counters of one rule, or of every rule in the current set. */
+  /** Counters of one rule (kept across rule-set swaps), if it has run in any set. */
   ruleCountersFor (name: string): RuleCounters | undefined {
     return this.ruleCounters.get(name)
   }
@@ -140,15 +140,14 @@ export class Engine {
   /** Counts a failure and, unless the rule says on_error: drop, publishes a dead letter. */
   private fail (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, code: FailureCode, reason: string): void {
     counters.errors++
-    const failure: MessageFailure = { code, reason }
     this.warnOnce(rule, code, reason, { topic: msg.topic })
     if (rule.onError === 'drop') return
     const hops = msg.hops + 1
     if (hops > this.options.maxHops) { this.counters.hopLimit++; return }
     const letter = {
       rule: rule.name,
-      code: failure.code,
-      reason: failure.reason,
+      code,
+      reason,
       source: `${rule.source.file}:${rule.source.line}`,
       topic: msg.topic,
       clientId: msg.clientId,

@@ -1,4 +1,4 @@
-/** Runtime errors. Per-message failures are values (MessageFailure), never exceptions through the router. */
+/** Runtime errors. Per-message failures are codes the engine counts and dead-letters, never exceptions through the router. */
 
 /** Why a rule could not handle one message; counted, logged once per class, and dead-lettered. */
 export type FailureCode =
@@ -6,11 +6,6 @@ export type FailureCode =
   | 'EXPRESSION_ERROR'
   | 'TOPIC_REFUSED'
   | 'PUBLISH_FAILED'
-
-export interface MessageFailure {
-  code: FailureCode
-  reason: string
-}
 
 /** The broker could not start: the port is taken, the address is not local, or permission is denied. */
 export class BrokerStartError extends Error {

@@ -2,7 +2,7 @@
  * Validated rules file → CompiledRule[]: filters parsed, JsonLogic compiled to closures, templates
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
-import { problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
+import { positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
 import { compileLogic, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
 import { parsePattern, type Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
@@ -78,7 +78,7 @@ export function compileRuleFile (source: SourceFile): { rules: CompiledRule[], p
 
 function compileRule (source: SourceFile, raw: RawRule, path: DataPath, problems: RuleProblem[]): CompiledRule | undefined {
   const errorsBefore = problems.filter((p) => p.severity === 'error').length
-  const at = (sub: DataPath): SourcePosition => position(source, [...path, ...sub])
+  const at = (sub: DataPath): SourcePosition => positionOf(source, [...path, ...sub])
 
   let pattern: Pattern | undefined
   if (typeof raw.from === 'string') {
@@ -170,7 +170,7 @@ function compileMqttOutput (
     render: compileTemplate(template, multi),
     qos: raw.qos === 0 || raw.qos === 1 || raw.qos === 2 ? raw.qos : undefined,
     retain: raw.retain === true,
-    source: position(source, topicPath)
+    source: positionOf(source, topicPath)
   }
 }
 
@@ -213,9 +213,4 @@ function canMatch (a: string[], b: string[], i = 0, j = 0): boolean {
   if (i === a.length || j === b.length) return i === a.length && j === b.length
   if (a[i] === '+' || b[j] === '+' || a[i] === b[j]) return canMatch(a, b, i + 1, j + 1)
   return false
-}
-
-function position (source: SourceFile, path: DataPath): SourcePosition {
-  const problem = problemAt(source, path, 'SCHEMA', '')
-  return { file: source.file, line: problem.line, col: problem.col }
 }

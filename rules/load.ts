@@ -64,10 +64,15 @@ export function problemAt (
   source: SourceFile, path: DataPath, code: ProblemCode, message: string,
   options: { severity?: Severity, atKey?: boolean, offset?: number } = {}
 ): RuleProblem {
-  const offset = options.offset ?? offsetOf(source, path, options.atKey === true)
-  const { line, col } = source.lineCounter.linePos(offset)
+  const { line, col } = positionOf(source, path, options)
   const excerpt = source.text.split(/\r?\n/)[line - 1]
   return { code, severity: options.severity ?? 'error', message, file: source.file, line, col, excerpt }
+}
+
+/** file:line:col of the node a data path names (or its key, with `atKey`; or an explicit offset). */
+export function positionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean, offset?: number } = {}): { file: string, line: number, col: number } {
+  const { line, col } = source.lineCounter.linePos(options.offset ?? offsetOf(source, path, options.atKey === true))
+  return { file: source.file, line, col }
 }
 
 /** The source offset where the value at `path` starts (or its key, with `atKey`). */
@@ -82,12 +87,6 @@ export function offsetOf (source: SourceFile, path: DataPath, atKey = false): nu
     if (isNodeWithRange(node)) return node.range[0]
   }
   return 0
-}
-
-/** The start offset of the key `key` inside the mapping at `path`, if present. */
-export function keyOffset (source: SourceFile, path: DataPath, key: string): number | undefined {
-  const pair = findPair(source, [...path, key])
-  return pair !== undefined && isScalar(pair.key) && pair.key.range ? pair.key.range[0] : undefined
 }
 
 /** The start offset of a scalar at `path` plus `inner` characters, for pointing inside a string. */

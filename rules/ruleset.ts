@@ -2,7 +2,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { compileRuleFile, type CompiledRule } from './compile.js'
-import { loadSource, problemAt } from './load.js'
+import { loadSource, positionOf, problemAt } from './load.js'
 import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
 import { validateRuleFile } from './validate.js'
 
@@ -56,7 +56,7 @@ export function loadRuleSet (paths: string[]): RuleSetResult {
         if (first !== undefined) {
           problems.push(problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', `rule name '${name}' is already used at ${first}`))
         } else {
-          const p = problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', '')
+          const p = positionOf(source, ['rules', i, 'name'])
           seen.set(name, `${p.file}:${p.line}:${p.col}`)
         }
       })

@@ -29,9 +29,6 @@ export type Rendered = string | TemplateRefusal
 const META_FIELDS = ['clientId', 'qos', 'retain', 'receivedAt', 'hops']
 const SEGMENT = /^[A-Za-z0-9_$-]+$/
 
-/** The meta fields a template or expression may read. */
-export const metaFields: readonly string[] = META_FIELDS
-
 /** Parses '{…}' placeholders; literal text may not hold '+', '#' or NUL, since the result is a topic name. */
 export function parseTemplate (source: string): { ok: true, template: Template } | { ok: false, error: PatternError } {
   const parts: Array<string | Placeholder> = []
