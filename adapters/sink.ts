@@ -1,6 +1,12 @@
-/** What the engine hands to an output. The sink contract (start/send/flush/close) grows from here. */
+/**
+ * The sink contract. A sink takes derived messages to somewhere outside the embedded broker
+ * (NATS, a file, another MQTT broker). Lifecycle: create (validate options, no I/O) → start →
+ * send … → flush → close (drains). Every message handed to `send` ends up delivered or dropped
+ * with a counted reason: `emitted = delivered + dropped + depth` at all times.
+ */
+import type { Logger } from '../engine/logger.js'
 
-/** A derived message, ready to publish. */
+/** A derived message, ready to publish on the embedded broker. */
 export interface OutMessage {
   topic: string
   payload: Buffer
@@ -12,3 +18,128 @@ export interface OutMessage {
 
 /** Publishes one message; `done` gets an error when it could not be published. */
 export type Publish = (out: OutMessage, done: (error?: Error) => void) => void
+
+/** One message for a sink. */
+export interface Delivery {
+  /** The rule that emitted it. */
+  rule: string
+  /** The MQTT topic of the message the rule handled. */
+  topic: string
+  /** Where it goes, rendered from the output's template: a NATS subject, an MQTT topic, a file path. */
+  address: string
+  payload: Buffer
+  qos: 0 | 1 | 2
+  retain: boolean
+  hops: number
+  /** When the engine received the source message (ms since the epoch). */
+  time: number
+}
+
+/** Why a message was dropped. */
+export type DropReason =
+  /** The bounded queue was full (the server was down or slower than the input). */
+  | 'queue_full'
+  /** The server or file system refused this message for good (bad subject, too large, permission). */
+  | 'rejected'
+  /** Still queued when the drain at shutdown ran out of time, or sent after close. */
+  | 'shutdown'
+
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'shutdown']
+
+/** Delivery accounting of one sink. */
+export interface SinkCounters {
+  /** Messages handed to `send`. */
+  emitted: number
+  /** Messages accepted into the queue. */
+  queued: number
+  /** Messages the destination confirmed (see each sink for what confirms). */
+  delivered: number
+  /** Message deliveries attempted again after a failed attempt. */
+  retried: number
+  /** Failed delivery attempts (a batch counts once). */
+  failures: number
+  /** Messages given up on, by reason. */
+  dropped: Record<DropReason, number>
+}
+
+export type SinkState = 'idle' | 'connecting' | 'up' | 'down' | 'closed'
+
+export interface SinkHealth {
+  state: SinkState
+  /** Messages waiting in the queue (including a batch in flight). */
+  depth: number
+  capacity: number
+  /** The last failed delivery attempt, kept until a delivery succeeds. */
+  lastError?: string
+  /** Why the most recent message was dropped (`reason: detail`). */
+  lastDrop?: string
+}
+
+export interface Sink {
+  readonly name: string
+  readonly type: string
+  /** Starts connecting; resolves once the sink takes messages (it may still be waiting for its server). */
+  start: () => Promise<void>
+  /** Queues one message. Never throws and never blocks: a full queue drops and counts. */
+  send: (delivery: Delivery) => void
+  /** Resolves true once everything queued so far is delivered or dropped, false on timeout. */
+  flush: (timeoutMs: number) => Promise<boolean>
+  /** Stops taking messages, drains for up to `timeoutMs`, drops (and counts) the rest, disconnects. */
+  close: (timeoutMs: number) => Promise<void>
+  health: () => SinkHealth
+  counters: () => SinkCounters
+}
+
+/** What a sink is built from: one entry of a rules file's `sinks:` (or an implicit default). */
+export interface SinkDefinition {
+  name: string
+  type: string
+  /** The options as written (snake_case), `type` removed; already valid against the type's schema. */
+  options: Record<string, unknown>
+  /** Relative paths in options resolve against this directory (the rules file's). */
+  baseDir: string
+  /** Where it was declared, `file:line:col`; for an implicit sink, the first output that used it. */
+  declaredAt: string
+  /** True for the default sink behind a shorthand output (`nats: subject`, `file: path`). */
+  implicit: boolean
+}
+
+/** The option a sink output renders per message, and how. */
+export interface SinkAddress {
+  /** The option name, on the sink (a default) and on an output (an override): `subject`, `topic`, `path`. */
+  field: string
+  /** Template syntax: which characters a rendered value may hold. */
+  syntax: 'topic' | 'subject' | 'path'
+  /** Without a template: derive it from the source message's MQTT topic, or refuse. */
+  fallback: 'topic' | 'subject-from-topic' | 'none'
+}
+
+/** A bad option value found by `validate` (beyond what the schema checks). */
+export interface SinkOptionProblem {
+  /** Path below the sink's options, e.g. ['tls', 'ca']. */
+  path: Array<string | number>
+  message: string
+}
+
+export interface SinkContext {
+  logger: Logger
+}
+
+/** One kind of sink. Adding a sink is a file exporting one of these plus a line in adapters/registry.ts. */
+export interface SinkType {
+  type: string
+  /** One line for the schema and the README. */
+  description: string
+  /** JSON Schema properties of the sink's options (besides `type` and `queue_size`, which every sink has). */
+  options: Record<string, unknown>
+  required?: string[]
+  address: SinkAddress
+  /** JSON Schema properties an output naming this sink may add (always includes the address field). */
+  outputOptions: Record<string, unknown>
+  /** `{ <type>: address }` is a shorthand output; without a declared sink of the type, this default is used. */
+  shorthand?: { defaults: Record<string, unknown> }
+  /** Checks option values beyond the schema (URLs, combinations). No I/O. */
+  validate: (options: Record<string, unknown>) => SinkOptionProblem[]
+  /** Builds the sink; no I/O until `start`. */
+  create: (definition: SinkDefinition, context: SinkContext) => Sink
+}

@@ -5,10 +5,11 @@ import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
 import { renderRuleSchema } from '../rules/schema.js'
 import { startBroker, type EmbeddedBroker } from './broker.js'
-import { DEFAULT_HOST, DEFAULT_PORT, loadConfig, type RunSettings } from './config.js'
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type RunSettings } from './config.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS, Engine } from './engine.js'
-import { BrokerStartError, UsageError } from './errors.js'
+import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js'
+import { closeSinks, createSinks, reportSinks, startSinks } from './sinks.js'
 
 interface RunFlags {
   config?: string
@@ -16,6 +17,7 @@ interface RunFlags {
   port?: number
   maxHops?: number
   deadLetterPrefix?: string
+  drainTimeout?: number
   logLevel?: LogLevel
 }
 
@@ -43,11 +45,12 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
   program.command('run')
     .description('Start the embedded MQTT broker and run the rules on every message.')
     .argument('[rules...]', 'rules files or directories of *.yaml files')
-    .option('-c, --config <file>', 'config file (YAML): listen, rules, max_hops, dead_letter_prefix, log_level')
+    .option('-c, --config <file>', 'config file (YAML): listen, rules, max_hops, dead_letter_prefix, drain_timeout_ms, log_level')
     .option('--host <host>', `address the broker binds (default: ${DEFAULT_HOST})`)
     .option('-p, --port <port>', `TCP port of the broker, 0 for any free one (default: ${DEFAULT_PORT})`, parsePort)
     .option('--max-hops <n>', `republishes a message may pass through before it is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
     .option('--dead-letter-prefix <topic>', `dead letters go to <topic>/<rule> (default: ${DEFAULT_DEAD_LETTER_PREFIX})`)
+    .option('--drain-timeout <ms>', `on SIGTERM/SIGINT, how long sinks may take to deliver what they hold (default: ${DEFAULT_DRAIN_TIMEOUT_MS})`, parseDrainTimeout)
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
     .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
 
@@ -64,7 +67,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     await program.parseAsync(argv, { from: 'user' })
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2
-    if (err instanceof UsageError || err instanceof BrokerStartError) {
+    if (err instanceof UsageError || err instanceof BrokerStartError || err instanceof SinkStartError) {
       io.err(`signalbox: ${err.message}\n`)
       return 1
     }
@@ -98,6 +101,12 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   }
   printProblems(loaded.warnings, io.err)
   const logger = createLogger(settings.logLevel)
+  const sinks = createSinks(loaded.ruleSet.sinks, logger)
+  try {
+    await startSinks(sinks)
+  } catch (err) {
+    throw new SinkStartError(`a sink cannot start: ${(err as Error).message}`, { cause: err })
+  }
   // The engine publishes through the broker, and the broker feeds the engine: the holder breaks the cycle.
   const holder: { broker?: EmbeddedBroker } = {}
   const engine = new Engine(loaded.ruleSet, {
@@ -105,14 +114,22 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
     logger,
     maxHops: settings.maxHops,
     deadLetterPrefix: settings.deadLetterPrefix
-  })
-  const broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+  }, sinks)
+  let broker: EmbeddedBroker
+  try {
+    broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+  } catch (err) {
+    await closeSinks(sinks, 0)
+    throw err
+  }
   holder.broker = broker
-  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, files: loaded.ruleSet.files }, `signalbox listening on ${broker.host}:${broker.port}`)
+  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, sinks: [...sinks.keys()], files: loaded.ruleSet.files }, `signalbox listening on ${broker.host}:${broker.port}`)
   const signal = await waitForStopSignal()
-  logger.info({ signal }, 'stopping')
+  // Stop taking messages first, so nothing new reaches the sinks while they drain.
+  logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the broker, then draining sinks')
   await broker.close()
-  logger.info(engine.snapshot(), 'stopped')
+  await closeSinks(sinks, settings.drainTimeoutMs)
+  logger.info({ ...engine.snapshot(), sinks: reportSinks(sinks) }, 'stopped')
   return 0
 }
 
@@ -135,6 +152,7 @@ function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunS
     rules,
     maxHops: flags.maxHops ?? fromConfig.maxHops ?? DEFAULT_MAX_HOPS,
     deadLetterPrefix: flags.deadLetterPrefix ?? fromConfig.deadLetterPrefix ?? DEFAULT_DEAD_LETTER_PREFIX,
+    drainTimeoutMs: flags.drainTimeout ?? fromConfig.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     logLevel: flags.logLevel ?? fromConfig.logLevel ?? 'info'
   }
 }
@@ -164,6 +182,12 @@ function parsePort (value: string): number {
 function parseHops (value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('max hops is a whole number from 1 to 64.')
+  return n
+}
+
+function parseDrainTimeout (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 3_600_000) throw new InvalidArgumentError('the drain timeout is a whole number of milliseconds from 0 to 3600000.')
   return n
 }
 

@@ -14,11 +14,13 @@ export interface RunSettings {
   rules: string[]
   maxHops: number
   deadLetterPrefix: string
+  drainTimeoutMs: number
   logLevel: LogLevel
 }
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 1883
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000
 
 /** Schema of the config file; descriptions double as documentation. */
 export const configSchema = {
@@ -37,6 +39,7 @@ export const configSchema = {
     rules: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Rules files and directories, relative to the config file.' },
     max_hops: { type: 'integer', minimum: 1, maximum: 64, default: DEFAULT_MAX_HOPS, description: 'Republishes a message may pass through before it is dropped and counted.' },
     dead_letter_prefix: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]+$', default: DEFAULT_DEAD_LETTER_PREFIX, description: 'Dead letters go to <prefix>/<rule>.' },
+    drain_timeout_ms: { type: 'integer', minimum: 0, maximum: 3600000, default: DEFAULT_DRAIN_TIMEOUT_MS, description: 'On SIGTERM/SIGINT, how long sinks may take to deliver what they hold; the rest is dropped and counted.' },
     log_level: { enum: [...LOG_LEVELS], default: 'info', description: 'Log level.' }
   }
 }
@@ -46,6 +49,7 @@ interface RawConfig {
   rules?: string[]
   max_hops?: number
   dead_letter_prefix?: string
+  drain_timeout_ms?: number
   log_level?: LogLevel
 }
 
@@ -67,6 +71,7 @@ export function loadConfig (file: string): { ok: true, settings: Partial<RunSett
   if (raw.rules !== undefined) settings.rules = raw.rules.map((r) => resolve(base, r))
   if (raw.max_hops !== undefined) settings.maxHops = raw.max_hops
   if (raw.dead_letter_prefix !== undefined) settings.deadLetterPrefix = raw.dead_letter_prefix
+  if (raw.drain_timeout_ms !== undefined) settings.drainTimeoutMs = raw.drain_timeout_ms
   if (raw.log_level !== undefined) settings.logLevel = raw.log_level
   return { ok: true, settings }
 }

@@ -2,8 +2,8 @@
  * Runs a compiled rule set against each message: route, decode once, where, set, render, publish.
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
-import type { OutMessage, Publish } from '../adapters/sink.js'
-import type { CompiledOutput, CompiledRule } from '../rules/compile.js'
+import type { OutMessage, Publish, Sink } from '../adapters/sink.js'
+import type { CompiledMqttOutput, CompiledRule, CompiledSinkOutput } from '../rules/compile.js'
 import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
 import type { FailureCode } from './errors.js'
@@ -24,9 +24,13 @@ export interface EngineOptions {
 export const DEFAULT_MAX_HOPS = 8
 export const DEFAULT_DEAD_LETTER_PREFIX = '$signalbox/dead-letter'
 
+/** Sinks by name: the ones the rule set's outputs send to. */
+export type SinkMap = ReadonlyMap<string, Sink>
+
 interface ActiveRuleSet {
   ruleSet: RuleSet
   router: Router<ActiveRule>
+  sinks: SinkMap
 }
 
 interface ActiveRule {
@@ -42,13 +46,13 @@ export class Engine {
   /** Failure classes already logged at warn level: each is logged once per rule, then at debug. */
   private readonly logged = new Set<string>()
 
-  constructor (ruleSet: RuleSet, private readonly options: EngineOptions) {
-    this.active = this.prepare(ruleSet)
+  constructor (ruleSet: RuleSet, private readonly options: EngineOptions, sinks: SinkMap = new Map()) {
+    this.active = this.prepare(ruleSet, sinks)
   }
 
-  /** Swaps in a new rule set with one reference assignment. */
-  swap (ruleSet: RuleSet): void {
-    this.active = this.prepare(ruleSet)
+  /** Swaps in a new rule set (and the sinks it sends to) with one reference assignment. */
+  swap (ruleSet: RuleSet, sinks: SinkMap = this.active.sinks): void {
+    this.active = this.prepare(ruleSet, sinks)
   }
 
   get ruleSet (): RuleSet {
@@ -93,7 +97,7 @@ export class Engine {
         data.payload = decoded.value
       }
       try {
-        this.runRule(rule, counters, msg, data)
+        this.runRule(rule, counters, msg, data, active.sinks)
       } catch (err) {
         // A bug of ours, not the message's: count it and keep serving the other rules and messages.
         counters.errors++
@@ -102,7 +106,7 @@ export class Engine {
     }
   }
 
-  private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData): void {
+  private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, sinks: SinkMap): void {
     let payload = msg.payload
     try {
       if (rule.where !== undefined && !truthy(rule.where(data))) { counters.filtered++; return }
@@ -112,10 +116,32 @@ export class Engine {
       this.fail(rule, counters, msg, 'EXPRESSION_ERROR', `expression failed: ${(err as Error).message}`)
       return
     }
-    for (let i = 0; i < rule.outputs.length; i++) this.emit(rule, counters, msg, data, rule.outputs[i], payload)
+    for (let i = 0; i < rule.outputs.length; i++) {
+      const output = rule.outputs[i]
+      if (output.kind === 'mqtt') this.republish(rule, counters, msg, data, output, payload)
+      else this.toSink(rule, counters, msg, data, output, payload, sinks)
+    }
   }
 
-  private emit (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledOutput, payload: Buffer): void {
+  /** Hands an output to its sink, which queues it and counts its delivery or drop from here on. */
+  private toSink (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledSinkOutput, payload: Buffer, sinks: SinkMap): void {
+    const address = output.render(data)
+    if (typeof address !== 'string') {
+      counters.dropped++
+      this.fail(rule, counters, msg, 'TOPIC_REFUSED', `output to sink '${output.sink}' (${output.template}) refused: ${address.refused}`)
+      return
+    }
+    const sink = sinks.get(output.sink)
+    if (sink === undefined) {
+      counters.dropped++
+      this.fail(rule, counters, msg, 'PUBLISH_FAILED', `sink '${output.sink}' is not running`)
+      return
+    }
+    counters.published++
+    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt })
+  }
+
+  private republish (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledMqttOutput, payload: Buffer): void {
     const topic = output.render(data)
     if (typeof topic !== 'string') {
       counters.dropped++
@@ -167,14 +193,14 @@ export class Engine {
     this.options.logger[level]({ rule: rule.name, code, ...context }, reason)
   }
 
-  private prepare (ruleSet: RuleSet): ActiveRuleSet {
+  private prepare (ruleSet: RuleSet, sinks: SinkMap): ActiveRuleSet {
     const router = new Router<ActiveRule>()
     for (const rule of ruleSet.rules) {
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
       router.add(rule.pattern.filter, { rule, counters })
     }
-    return { ruleSet, router }
+    return { ruleSet, router, sinks }
   }
 }
 

@@ -22,3 +22,11 @@ export class UsageError extends Error {
     this.name = 'UsageError'
   }
 }
+
+/** A sink could not start (an unreadable TLS file): the run stops with the sink's name and the reason. */
+export class SinkStartError extends Error {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SinkStartError'
+  }
+}

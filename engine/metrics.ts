@@ -10,9 +10,9 @@ export interface RuleCounters {
   filtered: number
   /** Messages the rule could not handle: payload not JSON, expression error, refused topic. */
   errors: number
-  /** Outputs published. */
+  /** Outputs published on the embedded broker or handed to a sink (whose own counters follow delivery). */
   published: number
-  /** Outputs not published: refused topic, hop limit, or the broker refused the publish. */
+  /** Outputs not published: refused topic/subject/path, hop limit, or the broker refused the publish. */
   dropped: number
 }
 

@@ -16,6 +16,10 @@ export type ProblemCode =
   | 'BAD_EXPRESSION'
   | 'DUPLICATE_RULE'
   | 'SELF_MATCH'
+  | 'BAD_OUTPUT'
+  | 'UNKNOWN_SINK'
+  | 'DUPLICATE_SINK'
+  | 'UNUSED_SINK'
 
 export type Severity = 'error' | 'warning'
 

@@ -4,11 +4,16 @@ import { join } from 'node:path'
 import { compileRuleFile, type CompiledRule } from './compile.js'
 import { loadSource, positionOf, problemAt } from './load.js'
 import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
+import { SinkTable } from './sinks.js'
 import { validateRuleFile } from './validate.js'
+import type { SinkDefinition } from '../adapters/sink.js'
+import type { SourceFile } from './load.js'
 
 /** A compiled rule set: what the engine swaps in as one reference. */
 export interface RuleSet {
   rules: CompiledRule[]
+  /** Every sink an output can name: declared ones and the implicit defaults of shorthand outputs. */
+  sinks: SinkDefinition[]
   files: string[]
 }
 
@@ -40,12 +45,18 @@ export function loadRuleSet (paths: string[]): RuleSetResult {
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
   const seen = new Map<string, string>()
+  // Sinks first, from every file: an output may name a sink declared in another file of the set.
+  const sinks = new SinkTable()
+  const sources: SourceFile[] = []
   for (const file of files) {
     const loaded = loadSource(file)
     if (!loaded.ok) { problems.push(...loaded.problems); continue }
-    const source = loaded.source
-    problems.push(...validateRuleFile(source))
-    const compiled = compileRuleFile(source)
+    sources.push(loaded.source)
+    problems.push(...validateRuleFile(loaded.source))
+    sinks.addFile(loaded.source, problems)
+  }
+  for (const source of sources) {
+    const compiled = compileRuleFile(source, sinks)
     problems.push(...compiled.problems)
     const raw = (source.data as { rules?: Array<{ name?: unknown }> }).rules
     if (Array.isArray(raw)) {
@@ -63,7 +74,8 @@ export function loadRuleSet (paths: string[]): RuleSetResult {
     }
     rules.push(...compiled.rules)
   }
+  problems.push(...sinks.unusedWarnings())
   const sorted = sortProblems(problems)
   if (hasErrors(sorted)) return { ok: false, problems: sorted }
-  return { ok: true, ruleSet: { rules, files }, warnings: sorted }
+  return { ok: true, ruleSet: { rules, sinks: sinks.all(), files }, warnings: sorted }
 }

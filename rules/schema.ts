@@ -4,34 +4,102 @@
  * Descriptions are user documentation: editor hovers and `signalbox schema` show them.
  */
 
+import { DEFAULT_QUEUE_SIZE } from '../adapters/queued-sink.js'
+import { SINK_TYPES } from '../adapters/registry.js'
+
 /** JsonLogic: any JSON value; operators are checked when the rules compile, not by the schema. */
 const logic = {
   description: 'A JsonLogic expression (https://jsonlogic.com). It sees `topic`, `params` (named captures), `payload` and `meta` (`clientId`, `qos`, `retain`, `receivedAt`, `hops`).'
 }
 
-/** Republish on the embedded broker. */
-const mqttOutput = {
-  type: 'object',
-  description: 'An output. `mqtt` republishes on the embedded broker.',
-  additionalProperties: false,
-  required: ['mqtt'],
-  properties: {
-    mqtt: {
-      type: 'string',
-      minLength: 1,
-      description: 'Topic template for the republished message. `{name}` is a capture from `from`, `{payload.a.b}` a payload field, `{meta.clientId}` a message fact. A value that is empty or holds `/`, `+`, `#` or NUL refuses the output (a `#name` capture may hold `/`).',
-      examples: ['alerts/{room}/hot']
-    },
-    qos: {
-      enum: [0, 1, 2],
-      description: 'QoS of the republished message. Default: the QoS the message arrived with.',
-      examples: [1]
-    },
-    retain: {
-      type: 'boolean',
-      default: false,
-      description: 'Publish with the retain flag, so new subscribers get the last value.'
+/**
+ * An output: `mqtt` (the embedded broker), `sink` (a named sink), or a sink type's shorthand
+ * (`nats: subject`, `file: path`). Which options fit which kind is checked when rules compile,
+ * so the schema stays one flat object that editors complete well.
+ */
+function buildOutput (): Record<string, unknown> {
+  const properties: Record<string, unknown> = { ...embeddedOutput, sink: sinkReference }
+  for (const t of SINK_TYPES) {
+    if (t.shorthand !== undefined) {
+      properties[t.type] = { type: 'string', minLength: 1, description: `Shorthand: send to the ${t.type} sink (the one declared, or a default) with this ${t.address.field}. ${describeField(t.outputOptions[t.address.field])}` }
     }
+  }
+  for (const t of SINK_TYPES) {
+    for (const [key, schema] of Object.entries(t.outputOptions)) {
+      if (!(key in properties)) properties[key] = schema
+    }
+  }
+  return {
+    type: 'object',
+    description: 'An output: `mqtt` republishes on the embedded broker; `sink` names a sink from `sinks`; ' +
+      SINK_TYPES.filter((t) => t.shorthand !== undefined).map((t) => `\`${t.type}\``).join(' and ') + ' are shorthands.',
+    additionalProperties: false,
+    properties
+  }
+}
+
+function describeField (schema: unknown): string {
+  return (schema as { description?: string } | undefined)?.description ?? ''
+}
+
+const sinkReference = {
+  type: 'string',
+  minLength: 1,
+  description: 'Name of a sink declared under `sinks` (in any rules file of the set).',
+  examples: ['bus']
+}
+
+const queueSize = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 10_000_000,
+  default: DEFAULT_QUEUE_SIZE,
+  description: 'Messages held while the destination is down or slow; beyond this, new messages are dropped and counted.'
+}
+
+/** `sinks: { name: { type, …options } }`: each type's options are checked by its own schema. */
+function buildSinkDefinitions (): Record<string, unknown> {
+  const definitions: Record<string, unknown> = {
+    sink: {
+      type: 'object',
+      description: 'A named sink: `type` and its options.',
+      required: ['type'],
+      properties: { type: { enum: SINK_TYPES.map((t) => t.type), description: SINK_TYPES.map((t) => `\`${t.type}\`: ${t.description}`).join(' ') } },
+      allOf: SINK_TYPES.map((t) => ({
+        if: { properties: { type: { const: t.type } }, required: ['type'] },
+        then: { $ref: `#/definitions/sink_${t.type}` }
+      }))
+    }
+  }
+  for (const t of SINK_TYPES) {
+    definitions[`sink_${t.type}`] = {
+      type: 'object',
+      description: t.description,
+      additionalProperties: false,
+      required: ['type', ...(t.required ?? [])],
+      properties: { type: { const: t.type }, ...t.options, queue_size: queueSize }
+    }
+  }
+  return definitions
+}
+
+/** Republish on the embedded broker. */
+const embeddedOutput = {
+  mqtt: {
+    type: 'string',
+    minLength: 1,
+    description: 'Topic template for the republished message. `{name}` is a capture from `from`, `{payload.a.b}` a payload field, `{meta.clientId}` a message fact. A value that is empty or holds `/`, `+`, `#` or NUL refuses the output (a `#name` capture may hold `/`).',
+    examples: ['alerts/{room}/hot']
+  },
+  qos: {
+    enum: [0, 1, 2],
+    description: 'QoS of the republished message. Default: the QoS the message arrived with.',
+    examples: [1]
+  },
+  retain: {
+    type: 'boolean',
+    default: false,
+    description: 'Publish with the retain flag, so new subscribers get the last value.'
   }
 }
 
@@ -88,9 +156,14 @@ export function buildRuleSchema (): Record<string, unknown> {
     required: ['version', 'rules'],
     properties: {
       version: { const: 1, description: 'Rule format version. Always 1.' },
+      sinks: {
+        type: 'object',
+        description: 'Named sinks that outputs send to with `sink: <name>`. Names are shared by every file of a rule set.',
+        additionalProperties: { $ref: '#/definitions/sink' }
+      },
       rules: { type: 'array', description: 'The rules. Every rule whose `from` matches a message runs.', items: { $ref: '#/definitions/rule' } }
     },
-    definitions: { rule, output: mqttOutput }
+    definitions: { rule, output: buildOutput(), ...buildSinkDefinitions() }
   }
 }
 

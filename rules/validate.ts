@@ -23,6 +23,8 @@ export function validateSource (source: SourceFile, validate: ValidateFunction):
   if (validate(source.data)) return []
   const problems: RuleProblem[] = []
   for (const error of validate.errors ?? []) {
+    // A failed anyOf branch is reported once, through its anyOf error.
+    if (error.schemaPath.includes('/anyOf/')) continue
     const problem = toProblem(source, error)
     if (problem !== undefined) problems.push(problem)
   }
@@ -67,6 +69,16 @@ function toProblem (source: SourceFile, error: ErrorObject): RuleProblem | undef
     case 'not':
       // Reported through its 'propertyNames' parent.
       return undefined
+    case 'if':
+      // Reported through the errors of its 'then' branch.
+      return undefined
+    case 'anyOf': {
+      const branches = (error.schema as Array<{ type?: string }>).map((b) => typeName(String(b.type)))
+      return problemAt(source, path, 'WRONG_TYPE', `${field} must be ${branches.join(' or ')}, found ${describeValue(valueAt(source.data, path))}`)
+    }
+    case 'minimum':
+    case 'maximum':
+      return problemAt(source, path, 'BAD_VALUE', `${field} must be ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${String(params.limit)}, found ${JSON.stringify(valueAt(source.data, path))}`)
     default:
       return problemAt(source, path, 'SCHEMA', `${field} ${error.message ?? 'is invalid'}`)
   }

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { startBroker, type EmbeddedBroker } from '../../engine/broker.js'
 import { Engine } from '../../engine/engine.js'
+import { closeSinks, createSinks, startSinks } from '../../engine/sinks.js'
+import type { Sink } from '../../adapters/sink.js'
 import { formatProblem } from '../../rules/problems.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { onTeardown } from './teardown.js'
@@ -13,6 +15,9 @@ export interface RunningSignalbox {
   port: number
   engine: Engine
   broker: EmbeddedBroker
+  sinks: Map<string, Sink>
+  /** The directory holding the rules file (relative sink paths start here). */
+  dir: string
 }
 
 /** Writes `yaml` to a temporary rules file, compiles it and serves it; closed by the test teardown. */
@@ -22,17 +27,21 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number 
   writeFileSync(file, yaml)
   const loaded = loadRuleSet([file])
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
+  const logger = pino({ level: 'silent' })
+  const sinks = createSinks(loaded.ruleSet.sinks, logger)
+  onTeardown(async () => await closeSinks(sinks, 0))
+  await startSinks(sinks)
   const holder: { broker?: EmbeddedBroker } = {}
   const engine = new Engine(loaded.ruleSet, {
     publish: (out, done) => holder.broker!.publish(out, done),
-    logger: pino({ level: 'silent' }),
+    logger,
     maxHops: options.maxHops ?? 8,
     deadLetterPrefix: '$signalbox/dead-letter'
-  })
+  }, sinks)
   const broker = await startBroker({ host: '127.0.0.1', port: 0, onMessage: (msg) => engine.handle(msg) })
   holder.broker = broker
   onTeardown(() => broker.close())
-  return { port: broker.port, engine, broker }
+  return { port: broker.port, engine, broker, sinks, dir }
 }
 
 /** A temporary directory, removed at teardown. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { compileRuleFile } from '../../rules/compile.js'
+import { SinkTable } from '../../rules/sinks.js'
 import { parseSource } from '../../rules/load.js'
 import { formatProblem } from '../../rules/problems.js'
 import { validateRuleFile } from '../../rules/validate.js'
@@ -30,7 +31,10 @@ describe('docs', () => {
       const parsed = parseSource('README.md', '\n'.repeat(offset) + block[1])
       assert.ok(parsed.ok, parsed.ok ? '' : parsed.problems.map(formatProblem).join('\n'))
       if (!parsed.ok) continue
-      const problems = [...validateRuleFile(parsed.source), ...compileRuleFile(parsed.source).problems]
+      const problems = validateRuleFile(parsed.source)
+      const sinks = new SinkTable()
+      sinks.addFile(parsed.source, problems)
+      problems.push(...compileRuleFile(parsed.source, sinks).problems)
       assert.deepEqual(problems.map(formatProblem), [])
     }
   })

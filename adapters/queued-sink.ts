@@ -1,0 +1,231 @@
+/**
+ * The delivery machinery every sink shares: a bounded FIFO, one pump that hands batches to the
+ * transport in order, retries with capped exponential backoff while the destination is down, and
+ * counts every message until it is delivered or dropped. A transport only connects and delivers.
+ */
+import type { Logger } from '../engine/logger.js'
+import type { Delivery, DropReason, Sink, SinkCounters, SinkDefinition, SinkHealth, SinkState } from './sink.js'
+
+export const DEFAULT_QUEUE_SIZE = 10_000
+const MAX_BATCH = 256
+const BACKOFF_FIRST_MS = 100
+const BACKOFF_MAX_MS = 5_000
+
+/** Messages of a batch the destination refused for good: dropped as 'rejected', never retried. */
+export interface Rejection {
+  index: number
+  reason: string
+}
+
+/**
+ * A delivery attempt failed part-way: the first `completed` messages of the batch are done
+ * (`rejected` among them are refused), the rest will be retried.
+ */
+export class DeliveryError extends Error {
+  constructor (message: string, readonly completed = 0, readonly rejected: Rejection[] = [], options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'DeliveryError'
+  }
+}
+
+export abstract class QueuedSink implements Sink {
+  readonly name: string
+  abstract readonly type: string
+  protected readonly logger: Logger
+  private readonly capacity: number
+  private items: Delivery[] = []
+  private head = 0
+  private state: SinkState = 'idle'
+  private lastError: string | undefined
+  private lastDrop: string | undefined
+  private accepting = true
+  private pumping = false
+  /** Bumped when a close gives up on the queue, so a late batch result is not counted twice. */
+  private generation = 0
+  private backoffMs = BACKOFF_FIRST_MS
+  private wake: (() => void) | undefined
+  private idleWaiters: Array<() => void> = []
+  private readonly loggedDrops = new Set<DropReason>()
+  private readonly count: SinkCounters = {
+    emitted: 0, queued: 0, delivered: 0, retried: 0, failures: 0, dropped: { queue_full: 0, rejected: 0, shutdown: 0 }
+  }
+
+  constructor (definition: SinkDefinition, logger: Logger) {
+    this.name = definition.name
+    this.capacity = typeof definition.options.queue_size === 'number' ? definition.options.queue_size : DEFAULT_QUEUE_SIZE
+    this.logger = logger.child({ sink: definition.name })
+  }
+
+  /** Opens the connection (or nothing, for a file); must not wait for a server that is down. */
+  protected abstract connect (): Promise<void>
+  /** Delivers a batch in order. Throws DeliveryError (or any error: nothing completed) to have the rest retried. */
+  protected abstract deliver (batch: Delivery[]): Promise<Rejection[]>
+  /** Releases the connection; called once, after the drain. */
+  protected abstract disconnect (): Promise<void>
+
+  async start (): Promise<void> {
+    this.setState('connecting')
+    await this.connect()
+  }
+
+  send (delivery: Delivery): void {
+    this.count.emitted++
+    if (!this.accepting) { this.drop('shutdown', 1, 'sink is closed'); return }
+    if (this.depth() >= this.capacity) { this.drop('queue_full', 1, `queue full (${this.capacity} messages)`); return }
+    this.count.queued++
+    this.items.push(delivery)
+    this.kick()
+  }
+
+  flush (timeoutMs: number): Promise<boolean> {
+    if (this.depth() === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.idleWaiters = this.idleWaiters.filter((w) => w !== done); resolve(false) }, timeoutMs)
+      const done = (): void => { clearTimeout(timer); resolve(true) }
+      this.idleWaiters.push(done)
+    })
+  }
+
+  async close (timeoutMs: number): Promise<void> {
+    if (this.state === 'closed') return
+    this.accepting = false
+    const drained = await this.flush(timeoutMs)
+    if (!drained) {
+      const left = this.depth()
+      this.generation++
+      this.items = []
+      this.head = 0
+      this.drop('shutdown', left, `drain timed out after ${timeoutMs} ms`)
+      this.notifyIdle()
+    }
+    this.wake?.()
+    try {
+      await this.disconnect()
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'error while disconnecting')
+    }
+    this.setState('closed')
+  }
+
+  health (): SinkHealth {
+    const h: SinkHealth = { state: this.state, depth: this.depth(), capacity: this.capacity }
+    if (this.lastError !== undefined) h.lastError = this.lastError
+    if (this.lastDrop !== undefined) h.lastDrop = this.lastDrop
+    return h
+  }
+
+  counters (): SinkCounters {
+    return { ...this.count, dropped: { ...this.count.dropped } }
+  }
+
+  /** Transports call this when the connection comes up: a waiting pump retries at once. */
+  protected markUp (): void {
+    this.setState('up')
+    this.backoffMs = BACKOFF_FIRST_MS
+    this.wake?.()
+  }
+
+  /** Transports call this when the connection is lost. */
+  protected markDown (reason: string): void {
+    this.lastError = reason
+    this.setState('down')
+  }
+
+  protected isUp (): boolean {
+    return this.state === 'up'
+  }
+
+  private depth (): number {
+    return this.items.length - this.head
+  }
+
+  private kick (): void {
+    if (!this.pumping) this.pump().catch((err: Error) => this.logger.error({ err: err.message }, 'delivery loop failed'))
+  }
+
+  private async pump (): Promise<void> {
+    this.pumping = true
+    try {
+      while (this.depth() > 0 && this.state !== 'closed') {
+        if (this.state !== 'up') { await this.pause(BACKOFF_MAX_MS); continue }
+        const generation = this.generation
+        const batch = this.items.slice(this.head, this.head + MAX_BATCH)
+        let completed = batch.length
+        let rejected: Rejection[] = []
+        let failure: Error | undefined
+        try {
+          rejected = await this.deliver(batch)
+        } catch (err) {
+          failure = err as Error
+          completed = err instanceof DeliveryError ? err.completed : 0
+          rejected = err instanceof DeliveryError ? err.rejected : []
+        }
+        if (generation !== this.generation) continue
+        this.settle(batch, completed, rejected)
+        if (failure !== undefined) {
+          this.count.failures++
+          this.count.retried += batch.length - completed
+          this.lastError = failure.message
+          if (this.state === 'up') {
+            this.logger.warn({ err: failure.message, depth: this.depth() }, 'delivery failed; retrying with backoff')
+          }
+          await this.pause(this.backoffMs)
+          this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS)
+        } else {
+          this.backoffMs = BACKOFF_FIRST_MS
+          this.lastError = undefined
+        }
+      }
+    } finally {
+      this.pumping = false
+    }
+    if (this.depth() === 0) this.notifyIdle()
+  }
+
+  /** Removes the first `completed` messages of the batch from the queue and counts them. */
+  private settle (batch: Delivery[], completed: number, rejected: Rejection[]): void {
+    if (completed === 0) return
+    this.head += completed
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    const refused = rejected.filter((r) => r.index < completed)
+    this.count.delivered += completed - refused.length
+    for (const r of refused) this.drop('rejected', 1, r.reason, batch[r.index])
+    if (this.depth() === 0) this.notifyIdle()
+  }
+
+  private drop (reason: DropReason, n: number, detail: string, delivery?: Delivery): void {
+    this.count.dropped[reason] += n
+    this.lastDrop = `${reason}: ${detail}`
+    // Each reason is logged at warn once, then at debug: a flood of drops must not flood the log.
+    const level = this.loggedDrops.has(reason) ? 'debug' : 'warn'
+    this.loggedDrops.add(reason)
+    this.logger[level]({ reason, dropped: n, detail, rule: delivery?.rule, address: delivery?.address }, 'messages dropped')
+  }
+
+  /** Waits `ms`, or less when the connection comes up or the sink closes. */
+  private pause (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      const self = this
+      function done (): void { clearTimeout(timer); if (self.wake === done) self.wake = undefined; resolve() }
+      this.wake = done
+    })
+  }
+
+  private notifyIdle (): void {
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  private setState (state: SinkState): void {
+    if (this.state === state || this.state === 'closed') return
+    const previous = this.state
+    this.state = state
+    if (state === 'up') this.logger.info({ from: previous }, 'sink up')
+    else if (state === 'down') this.logger.warn({ from: previous, err: this.lastError, depth: this.depth() }, 'sink down; queueing')
+  }
+}

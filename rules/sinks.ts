@@ -1,0 +1,93 @@
+/**
+ * The `sinks:` of a rule set: declared in any file, shared by all of them. Each declaration is
+ * checked by its type (beyond the schema, no I/O); shorthand outputs add one implicit default
+ * sink per type when none of that type is declared.
+ */
+import { dirname, resolve } from 'node:path'
+import { sinkType } from '../adapters/registry.js'
+import type { SinkDefinition, SinkType } from '../adapters/sink.js'
+import { positionOf, problemAt, type SourceFile } from './load.js'
+import type { RuleProblem } from './problems.js'
+
+const SINK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+/** Every sink of a rule set, by name; grows implicit sinks as shorthand outputs compile. */
+export class SinkTable {
+  private readonly declared = new Map<string, SinkDefinition>()
+  private readonly implicit = new Map<string, SinkDefinition>()
+  private readonly used = new Set<string>()
+  private readonly sources = new Map<string, SourceFile>()
+
+  /** Reads one file's `sinks:`; reports bad names, bad option values and duplicates across files. */
+  addFile (source: SourceFile, problems: RuleProblem[]): void {
+    const sinks = (source.data as { sinks?: unknown } | null)?.sinks
+    if (sinks === null || typeof sinks !== 'object' || Array.isArray(sinks)) return
+    for (const [name, raw] of Object.entries(sinks as Record<string, unknown>)) {
+      const path = ['sinks', name]
+      if (!SINK_NAME.test(name) || name.length > 128) {
+        problems.push(problemAt(source, path, 'BAD_VALUE', `sink name '${name}' may hold only letters, digits, '_', '.' and '-', and must start with a letter or digit`, { atKey: true }))
+        continue
+      }
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
+      const { type, ...options } = raw as Record<string, unknown>
+      const kind = typeof type === 'string' ? sinkType(type) : undefined
+      if (kind === undefined) continue // the schema reported it
+      const first = this.declared.get(name)
+      if (first !== undefined) {
+        problems.push(problemAt(source, path, 'DUPLICATE_SINK', `sink name '${name}' is already declared at ${first.declaredAt}`, { atKey: true }))
+        continue
+      }
+      const optionProblems = kind.validate(options)
+      for (const p of optionProblems) problems.push(problemAt(source, [...path, ...p.path], 'BAD_VALUE', `sink '${name}': ${p.message}`))
+      const at = positionOf(source, path, { atKey: true })
+      this.sources.set(name, source)
+      this.declared.set(name, { name, type: kind.type, options, baseDir: baseDirOf(source), declaredAt: `${at.file}:${at.line}:${at.col}`, implicit: false })
+    }
+  }
+
+  get (name: string): SinkDefinition | undefined {
+    return this.declared.get(name)
+  }
+
+  names (): string[] {
+    return [...this.declared.keys()]
+  }
+
+  /**
+   * The sink behind a shorthand output of this type: the one declared, or the implicit default.
+   * Several declared sinks of the type make the shorthand ambiguous: returns their names.
+   */
+  forShorthand (kind: SinkType, declaredAt: string, baseDir: string): SinkDefinition | { ambiguous: string[] } {
+    const ofType = [...this.declared.values()].filter((d) => d.type === kind.type)
+    if (ofType.length === 1) return ofType[0]
+    if (ofType.length > 1) return { ambiguous: ofType.map((d) => d.name) }
+    let sink = this.implicit.get(kind.type)
+    if (sink === undefined) {
+      // Named after its type, unless a declared sink of another type already has that name.
+      const name = this.declared.has(kind.type) ? `default-${kind.type}` : kind.type
+      sink = { name, type: kind.type, options: { ...kind.shorthand?.defaults }, baseDir, declaredAt, implicit: true }
+      this.implicit.set(kind.type, sink)
+    }
+    return sink
+  }
+
+  markUsed (name: string): void {
+    this.used.add(name)
+  }
+
+  /** A warning for each declared sink that no output uses (it is still started). */
+  unusedWarnings (): RuleProblem[] {
+    return [...this.declared.values()].filter((d) => !this.used.has(d.name)).map((d) =>
+      problemAt(this.sources.get(d.name)!, ['sinks', d.name], 'UNUSED_SINK', `sink '${d.name}' is not used by any output`, { atKey: true, severity: 'warning' }))
+  }
+
+  /** Every sink to start: the declared ones, then the implicit ones that outputs used. */
+  all (): SinkDefinition[] {
+    return [...this.declared.values(), ...this.implicit.values()]
+  }
+}
+
+/** Relative paths in a file resolve against its directory. */
+export function baseDirOf (source: SourceFile): string {
+  return dirname(resolve(source.file))
+}
