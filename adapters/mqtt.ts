@@ -116,7 +116,9 @@ function readTls (path: string | undefined, what: string): Buffer | undefined {
 
 function validateMqtt (options: Record<string, unknown>): SinkOptionProblem[] {
   const problems: SinkOptionProblem[] = []
-  const url = options.url as string
+  const url = options.url
+  // A missing or non-string url is the schema's to report.
+  if (typeof url !== 'string') return problems
   try {
     const parsed = new URL(url)
     if (!['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:'].includes(parsed.protocol)) {

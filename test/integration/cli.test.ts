@@ -1,68 +1,13 @@
 // The built CLI as a child process: check, schema, and run end to end with mosquitto_pub / mosquitto_sub.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { Latch } from '../helpers/latch.js'
-import { cliPath, requireBinary, runCli, spawnTracked, type Spawned } from '../helpers/process.js'
+import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
+import { runCli } from '../helpers/process.js'
 import { projectRoot } from '../helpers/paths.js'
 import { tempDir } from '../helpers/signalbox.js'
 import { onTeardown } from '../helpers/teardown.js'
-
-const MOSQUITTO_HINT = 'apt-get install -y mosquitto-clients'
-
-/** Starts `signalbox run` on a free port and waits for the log line that names it. */
-async function startRun (args: string[]): Promise<{ proc: Spawned, port: number }> {
-  const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--port', '0', ...args])
-  const deadline = Date.now() + 10000
-  while (Date.now() < deadline) {
-    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proc.stderr())
-    if (m !== null) return { proc, port: Number(m[1]) }
-    if (proc.child.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new Error('signalbox run did not start: ' + proc.stderr())
-}
-
-/**
- * mosquitto_sub printing "topic payload" lines (-v). Its stdout is block-buffered into a pipe except
- * after each message, so readiness is proven with a message: a ready topic is published until it arrives.
- */
-async function mosquittoSub (port: number, filters: string[]): Promise<Latch<string>> {
-  requireBinary('mosquitto_sub', MOSQUITTO_HINT)
-  const ready = `signalbox-test/ready/${process.pid}`
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-W', '30', '-t', ready]
-  for (const f of filters) args.push('-t', f)
-  const sub = spawnTracked('mosquitto_sub', args)
-  const deadline = Date.now() + 10000
-  while (!sub.lines.items.some((l) => l.startsWith(ready))) {
-    if (Date.now() > deadline) throw new Error('mosquitto_sub never received its ready message: ' + sub.stderr())
-    mosquittoPub(port, ready, 'x')
-    await sub.lines.wait(1, 200).catch(() => undefined)
-  }
-  const messages = new Latch<string>()
-  let forwarded = 0
-  const forward = (): void => {
-    for (; forwarded < sub.lines.items.length; forwarded++) {
-      const line = sub.lines.items[forwarded]
-      if (!line.startsWith(ready)) messages.push(line)
-    }
-  }
-  sub.child.stdout!.on('data', () => setImmediate(forward))
-  forward()
-  return messages
-}
-
-function mosquittoPub (port: number, topic: string, message: string): void {
-  requireBinary('mosquitto_pub', MOSQUITTO_HINT)
-  const r = runSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-m', message, '-q', '1'])
-  assert.equal(r, 0, 'mosquitto_pub failed')
-}
-
-function runSync (command: string, args: string[]): number | null {
-  return spawnSync(command, args, { timeout: 10000 }).status
-}
 
 describe('cli', () => {
   describe('check', () => {

@@ -1,6 +1,7 @@
 // Rule compilation: every fixtures/invalid/*.yaml must produce exactly its .expected lines (file:line:col CODE).
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { parseSource } from '../../rules/load.js'
 import { formatProblem, formatProblemShort } from '../../rules/problems.js'
@@ -25,11 +26,44 @@ describe('compile', () => {
     }
   })
 
-  it('loads every example rule set in fixtures/rules without a problem', () => {
-    const result = loadRuleSet([fixturePath('rules')])
-    assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
-    assert.deepEqual(result.warnings, [])
+  it('shares sink names across the files of a set, and reports a name declared twice', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    try {
+      writeFileSync(join(dir, 'a.yaml'), 'version: 1\nsinks:\n  bus: { type: nats }\nrules: []\n')
+      writeFileSync(join(dir, 'b.yaml'), 'version: 1\nrules:\n  - name: r\n    from: x/+id\n    to: [{ sink: bus, subject: "x.{id}" }]\n')
+      const shared = loadRuleSet([dir])
+      assert.ok(shared.ok, shared.ok ? '' : shared.problems.map(formatProblem).join('\n'))
+      if (shared.ok) assert.deepEqual(shared.ruleSet.sinks.map((s) => s.name), ['bus'])
+      writeFileSync(join(dir, 'c.yaml'), 'version: 1\nsinks:\n  bus: { type: file, path: x.jsonl }\nrules: []\n')
+      const twice = loadRuleSet([dir])
+      assert.equal(twice.ok, false)
+      if (!twice.ok) assert.deepEqual(twice.problems.map(formatProblemShort).map((l) => l.slice(dir.length + 1)), ['c.yaml:3:3 DUPLICATE_SINK'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
+
+  it('adds one implicit sink per shorthand type when none is declared', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    try {
+      writeFileSync(join(dir, 'a.yaml'), 'version: 1\nrules:\n  - name: r\n    from: x/+id\n    to:\n      - nats: "x.{id}"\n      - file: "{id}.jsonl"\n      - file: all.jsonl\n')
+      const result = loadRuleSet([dir])
+      assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
+      if (!result.ok) return
+      assert.deepEqual(result.ruleSet.sinks.map((s) => [s.name, s.type, s.implicit, s.options]), [['nats', 'nats', true, { servers: 'nats://127.0.0.1:4222' }], ['file', 'file', true, {}]])
+      assert.deepEqual(result.ruleSet.rules[0].outputs.map((o) => o.kind === 'sink' ? o.sink : o.kind), ['nats', 'file', 'file'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  for (const set of ['rules', 'sinks']) {
+    it(`loads the example rule set in fixtures/${set} without a problem`, () => {
+      const result = loadRuleSet([fixturePath(set)])
+      assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
+      assert.deepEqual(result.warnings, [])
+    })
+  }
 
   it('reports every problem of a file at once, sorted by position', () => {
     const result = loadRuleSet([fixturePath('invalid', 'wrong-type.yaml')])

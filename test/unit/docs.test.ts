@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { compileRuleFile } from '../../rules/compile.js'
 import { SinkTable } from '../../rules/sinks.js'
+import { SINK_TYPES } from '../../adapters/registry.js'
 import { parseSource } from '../../rules/load.js'
 import { formatProblem } from '../../rules/problems.js'
 import { validateRuleFile } from '../../rules/validate.js'
@@ -38,6 +39,16 @@ describe('docs', () => {
       assert.deepEqual(problems.map(formatProblem), [])
     }
   })
+
+  for (const t of SINK_TYPES) {
+    it(`documents every option of the ${t.type} sink in the README`, () => {
+      const section = readme.slice(readme.indexOf(`### \`${t.type}\``))
+      const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| option |')))
+      for (const key of [...Object.keys(t.options), 'queue_size']) {
+        assert.match(table, new RegExp(`^\\| [^|]*\`${key}\``, 'm'), `${t.type} option ${key} is not in its README table`)
+      }
+    })
+  }
 
   for (const [file, type] of [['rules/problems.ts', 'ProblemCode'], ['engine/errors.ts', 'FailureCode']]) {
     it(`documents every ${type} in the README's error tables`, () => {

@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict'
 import type { RuleData } from '../../rules/logic.js'
 import { parsePattern } from '../../rules/pattern.js'
-import { compileTemplate, parseTemplate } from '../../rules/template.js'
+import { compileTemplate, parseTemplate, topicToSubject, type TemplateSyntax } from '../../rules/template.js'
 
-function render (template: string, data: Partial<RuleData>, multi: string[] = []): unknown {
-  const parsed = parseTemplate(template)
+function render (template: string, data: Partial<RuleData>, multi: string[] = [], syntax: TemplateSyntax = 'topic'): unknown {
+  const parsed = parseTemplate(template, syntax)
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error.message)
-  const meta = { clientId: 'c1', qos: 1, retain: false, receivedAt: 0, hops: 0 }
-  return compileTemplate(parsed.template, new Set(multi))({ topic: 't', params: {}, payload: undefined, meta, ...data })
+  const meta = { clientId: 'c1', qos: 1, retain: false, receivedAt: Date.UTC(2026, 10, 25, 23, 59), hops: 0 }
+  return compileTemplate(parsed.template, new Set(multi), syntax)({ topic: 't', params: {}, payload: undefined, meta, ...data })
 }
 
 describe('pattern', () => {
@@ -64,4 +64,61 @@ describe('template', () => {
       if (!p.ok) assert.ok(p.error.message.includes(why), p.error.message)
     })
   }
+})
+
+describe('subject templates (NATS)', () => {
+  it('renders tokens, and turns the / of a #name capture into .', () => {
+    assert.equal(render('alerts.{room}.hot', { params: { room: 'hall' } }, [], 'subject'), 'alerts.hall.hot')
+    assert.equal(render('copy.{rest}', { params: { rest: 'a/b/c' } }, ['rest'], 'subject'), 'copy.a.b.c')
+  })
+
+  for (const [value, reason] of [['a.b', "holds '.'"], ['a*', "holds '*'"], ['>', "holds '>'"], ['a b', 'whitespace'], ['a\tb', 'whitespace'], ['', 'is empty']] as const) {
+    it(`refuses a value ${JSON.stringify(value)}`, () => {
+      const r = render('x.{room}', { params: { room: value } }, [], 'subject') as { refused: string }
+      assert.ok(typeof r === 'object' && r.refused.includes(reason), JSON.stringify(r))
+    })
+  }
+
+  it('refuses a #name capture with an empty level, and a subject with an empty token', () => {
+    assert.equal(typeof render('copy.{rest}', { params: { rest: 'a//b' } }, ['rest'], 'subject'), 'object')
+    assert.deepEqual(render('a..{room}', { params: { room: 'x' } }, [], 'subject'), { refused: "subject 'a..x' has an empty token" })
+  })
+
+  for (const [template, why] of [['a.*', "'*'"], ['a.>', "'>'"], ['a b', 'whitespace']]) {
+    it(`refuses the template ${JSON.stringify(template)}`, () => {
+      const p = parseTemplate(template, 'subject')
+      assert.equal(p.ok, false)
+      if (!p.ok) assert.ok(p.error.message.includes(why), p.error.message)
+    })
+  }
+
+  it('maps an MQTT topic to a subject, refusing what would change its shape', () => {
+    assert.equal(topicToSubject('sensors/kitchen/temperature'), 'sensors.kitchen.temperature')
+    for (const topic of ['a/b.c', 'a//b', 'a/*', 'a/>', 'a b/c', '$SYS/x', '/a']) {
+      assert.equal(typeof topicToSubject(topic), 'object', topic)
+    }
+  })
+})
+
+describe('path templates (files)', () => {
+  it('renders {date} as the UTC day the message arrived, and captures', () => {
+    assert.equal(render('data/{room}/{date}.jsonl', { params: { room: 'hall' } }, [], 'path'), 'data/hall/2026-11-25.jsonl')
+  })
+
+  it('lets a #name capture add directories, but never . or ..', () => {
+    assert.equal(render('data/{rest}.log', { params: { rest: 'a/b' } }, ['rest'], 'path'), 'data/a/b.log')
+    assert.equal(typeof render('data/{rest}.log', { params: { rest: 'a/../../etc' } }, ['rest'], 'path'), 'object')
+  })
+
+  for (const [value, reason] of [['..', "segment '..'"], ['.', "segment '.'"], ['a/b', "'/'"], ['a\\b', "'\\'"], ['x\u0000', 'NUL']] as const) {
+    it(`refuses a value ${JSON.stringify(value)}`, () => {
+      const r = render('data/{room}.log', { params: { room: value } }, [], 'path') as { refused: string }
+      assert.ok(typeof r === 'object' && r.refused.includes(reason), JSON.stringify(r))
+    })
+  }
+
+  it('knows {date} only in paths', () => {
+    const p = parseTemplate('x/{date}', 'topic')
+    assert.ok(p.ok && p.template.placeholders[0].kind === 'capture')
+  })
 })
