@@ -105,7 +105,7 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   try {
     await startSinks(sinks)
   } catch (err) {
-    throw new SinkStartError(`a sink cannot start: ${(err as Error).message}`, { cause: err })
+    throw new SinkStartError(`cannot start ${(err as Error).message}`, { cause: err })
   }
   // The engine publishes through the broker, and the broker feeds the engine: the holder breaks the cycle.
   const holder: { broker?: EmbeddedBroker } = {}

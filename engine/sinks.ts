@@ -16,11 +16,13 @@ export function createSinks (definitions: SinkDefinition[], logger: Logger): Map
 
 /** Starts every sink; a sink that cannot start (an unreadable TLS file) stops the others and throws. */
 export async function startSinks (sinks: ReadonlyMap<string, Sink>): Promise<void> {
-  try {
-    for (const sink of sinks.values()) await sink.start()
-  } catch (err) {
-    await closeSinks(sinks, 0)
-    throw err
+  for (const [name, sink] of sinks) {
+    try {
+      await sink.start()
+    } catch (err) {
+      await closeSinks(sinks, 0)
+      throw new Error(`sink '${name}': ${(err as Error).message}`, { cause: err })
+    }
   }
 }
 

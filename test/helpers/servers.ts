@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs'
 import { createServer, connect as tcpConnect } from 'node:net'
 import { join } from 'node:path'
+import { fixturePath } from './paths.js'
 import { requireBinary, spawnTracked, type Spawned } from './process.js'
 import { tempDir } from './signalbox.js'
 
@@ -69,25 +70,41 @@ function restartable (port: number, url: string, spawnServer: () => Spawned): Te
   }
 }
 
-/** nats-server with JetStream (file store in a temporary directory, so streams survive a restart). */
-export async function startNatsServer (): Promise<TestServer> {
+/** The test certificates in fixtures/tls (see its README). */
+export const TLS_FILES = {
+  ca: fixturePath('tls', 'ca.pem'),
+  serverCert: fixturePath('tls', 'server.pem'),
+  serverKey: fixturePath('tls', 'server.key'),
+  clientCert: fixturePath('tls', 'client.pem'),
+  clientKey: fixturePath('tls', 'client.key')
+}
+
+/** nats-server with JetStream (file store in a temporary directory, so streams survive a restart); with `tls`, TLS only. */
+export async function startNatsServer (options: { tls?: boolean } = {}): Promise<TestServer> {
   requireBinary('nats-server', 'apt-get install -y nats-server')
   const port = await freePort()
   const store = tempDir()
-  const server = restartable(port, `nats://127.0.0.1:${port}`, () =>
-    spawnTracked('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store]))
+  const tls = options.tls === true ? ['--tls', '--tlscert', TLS_FILES.serverCert, '--tlskey', TLS_FILES.serverKey] : []
+  const server = restartable(port, `${options.tls === true ? 'tls' : 'nats'}://127.0.0.1:${port}`, () =>
+    spawnTracked('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, ...tls]))
   await server.start()
   return server
 }
 
-/** mosquitto on loopback, anonymous, with persistence so queued QoS 1 messages survive a clean restart. */
-export async function startMosquitto (): Promise<TestServer> {
+/**
+ * mosquitto on loopback, anonymous, with persistence so queued QoS 1 messages survive a clean
+ * restart; with `mutualTls`, a TLS listener that requires a client certificate from the test CA.
+ */
+export async function startMosquitto (options: { mutualTls?: boolean } = {}): Promise<TestServer> {
   requireBinary('mosquitto', 'apt-get install -y mosquitto')
   const port = await freePort()
   const dir = tempDir()
   const config = join(dir, 'mosquitto.conf')
   writeFileSync(config, [
     `listener ${port} 127.0.0.1`,
+    ...(options.mutualTls === true
+      ? [`cafile ${TLS_FILES.ca}`, `certfile ${TLS_FILES.serverCert}`, `keyfile ${TLS_FILES.serverKey}`, 'require_certificate true']
+      : []),
     'allow_anonymous true',
     'persistence true',
     `persistence_location ${dir}/`,
@@ -97,7 +114,7 @@ export async function startMosquitto (): Promise<TestServer> {
     // Running as root in CI: keep the user, so the temporary directory stays writable.
     ...(process.getuid?.() === 0 ? ['user root'] : [])
   ].join('\n') + '\n')
-  const server = restartable(port, `mqtt://127.0.0.1:${port}`, () => spawnTracked('mosquitto', ['-c', config]))
+  const server = restartable(port, `${options.mutualTls === true ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`, () => spawnTracked('mosquitto', ['-c', config]))
   await server.start()
   return server
 }

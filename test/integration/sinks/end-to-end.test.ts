@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { connect as natsConnect, StorageType, type Msg } from 'nats'
 import { mosquittoPub, mosquittoSub, startRun } from '../../helpers/cli.js'
+import { runCli } from '../../helpers/process.js'
 import { Latch } from '../../helpers/latch.js'
 import { projectRoot } from '../../helpers/paths.js'
 import { startMosquitto, startNatsServer } from '../../helpers/servers.js'
@@ -107,5 +108,14 @@ describe('sinks end to end through signalbox run', function () {
     assert.deepEqual(stopped.sinks.bus.counters.dropped.shutdown, 3)
     assert.deepEqual(stopped.sinks.upstream.counters.dropped.shutdown, 3)
     assert.equal(stopped.sinks.archive.counters.delivered, 3)
+  })
+
+  it('refuses to start when a sink cannot (an unreadable TLS file), naming the sink, and exits 1', () => {
+    const dir = tempDir()
+    const file = join(dir, 'tls.yaml')
+    writeFileSync(file, 'version: 1\nsinks:\n  secure: { type: mqtt, url: "mqtts://127.0.0.1:1", tls: { ca: missing.pem } }\nrules:\n  - name: r\n    from: a/#\n    to: [{ sink: secure }]\n')
+    const r = runCli(['run', '--port', '0', file])
+    assert.equal(r.status, 1)
+    assert.equal(r.stderr.trim(), `signalbox: cannot start sink 'secure': tls.ca: cannot read ${join(dir, 'missing.pem')}: ENOENT: no such file or directory, open '${join(dir, 'missing.pem')}'`)
   })
 })
