@@ -4,12 +4,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
 import { renderRuleSchema } from '../rules/schema.js'
-import { startBroker, type EmbeddedBroker } from './broker.js'
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type RunSettings } from './config.js'
-import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS, Engine } from './engine.js'
+import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from './engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js'
-import { closeSinks, createSinks, reportSinks, startSinks } from './sinks.js'
+import { startService } from './service.js'
 
 interface RunFlags {
   config?: string
@@ -19,6 +18,8 @@ interface RunFlags {
   deadLetterPrefix?: string
   drainTimeout?: number
   logLevel?: LogLevel
+  /** False with --no-watch. */
+  watch?: boolean
 }
 
 /** Output streams, replaceable in tests. */
@@ -52,6 +53,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .option('--dead-letter-prefix <topic>', `dead letters go to <topic>/<rule> (default: ${DEFAULT_DEAD_LETTER_PREFIX})`)
     .option('--drain-timeout <ms>', `on SIGTERM/SIGINT, how long sinks may take to deliver what they hold (default: ${DEFAULT_DRAIN_TIMEOUT_MS})`, parseDrainTimeout)
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
+    .option('--no-watch', 'do not reload when rules files change (SIGHUP still reloads)')
     .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
 
   program.command('check')
@@ -101,35 +103,13 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   }
   printProblems(loaded.warnings, io.err)
   const logger = createLogger(settings.logLevel)
-  const sinks = createSinks(loaded.ruleSet.sinks, logger)
-  try {
-    await startSinks(sinks)
-  } catch (err) {
-    throw new SinkStartError(`cannot start ${(err as Error).message}`, { cause: err })
-  }
-  // The engine publishes through the broker, and the broker feeds the engine: the holder breaks the cycle.
-  const holder: { broker?: EmbeddedBroker } = {}
-  const engine = new Engine(loaded.ruleSet, {
-    publish: (out, done) => { if (holder.broker === undefined) done(new Error('broker not started')); else holder.broker.publish(out, done) },
-    logger,
-    maxHops: settings.maxHops,
-    deadLetterPrefix: settings.deadLetterPrefix
-  }, sinks)
-  let broker: EmbeddedBroker
-  try {
-    broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
-  } catch (err) {
-    await closeSinks(sinks, 0)
-    throw err
-  }
-  holder.broker = broker
-  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, sinks: [...sinks.keys()], files: loaded.ruleSet.files }, `signalbox listening on ${broker.host}:${broker.port}`)
+  const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false })
+  const { broker } = service
+  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, `signalbox listening on ${broker.host}:${broker.port}`)
   const signal = await waitForStopSignal()
-  // Stop taking messages first, so nothing new reaches the sinks while they drain.
   logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the broker, then draining sinks')
-  await broker.close()
-  await closeSinks(sinks, settings.drainTimeoutMs)
-  logger.info({ ...engine.snapshot(), sinks: reportSinks(sinks) }, 'stopped')
+  await service.stop()
+  logger.info(service.report(), 'stopped')
   return 0
 }
 

@@ -1,12 +1,14 @@
 /** Starts the engine on a real embedded aedes broker on an ephemeral loopback port, with rules from YAML text. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { startBroker, type EmbeddedBroker } from '../../engine/broker.js'
-import { Engine } from '../../engine/engine.js'
-import { closeSinks, createSinks, startSinks } from '../../engine/sinks.js'
 import type { Sink } from '../../adapters/sink.js'
+import type { EmbeddedBroker } from '../../engine/broker.js'
+import type { RunSettings } from '../../engine/config.js'
+import type { Engine } from '../../engine/engine.js'
+import type { Logger } from '../../engine/logger.js'
+import { startService, type Service } from '../../engine/service.js'
 import { formatProblem } from '../../rules/problems.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { onTeardown } from './teardown.js'
@@ -15,33 +17,48 @@ export interface RunningSignalbox {
   port: number
   engine: Engine
   broker: EmbeddedBroker
-  sinks: Map<string, Sink>
+  /** The running sinks by name (a reload may change them). */
+  readonly sinks: Map<string, Sink>
+  service: Service
+  /** The rules file; rewrite it to test reloads. */
+  file: string
   /** The directory holding the rules file (relative sink paths start here). */
   dir: string
 }
 
-/** Writes `yaml` to a temporary rules file, compiles it and serves it; closed by the test teardown. */
-export async function startSignalbox (yaml: string, options: { maxHops?: number } = {}): Promise<RunningSignalbox> {
+/**
+ * Writes `yaml` to a temporary rules file and serves it the way `signalbox run` does (sinks,
+ * engine, embedded broker on an ephemeral port; with `watch`, hot reload); stopped at teardown.
+ */
+export async function startSignalbox (yaml: string, options: { maxHops?: number, watch?: boolean, logger?: Logger, directory?: boolean } = {}): Promise<RunningSignalbox> {
   const dir = tempDir()
-  const file = join(dir, 'rules.yaml')
+  // With `directory`, the rules path is a directory holding rules.yaml, so files can be added and removed.
+  const rulesPath = options.directory === true ? join(dir, 'rules') : join(dir, 'rules.yaml')
+  if (options.directory === true) mkdirSync(rulesPath)
+  const file = options.directory === true ? join(rulesPath, 'rules.yaml') : rulesPath
   writeFileSync(file, yaml)
-  const loaded = loadRuleSet([file])
+  const loaded = loadRuleSet([rulesPath])
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
-  const logger = pino({ level: 'silent' })
-  const sinks = createSinks(loaded.ruleSet.sinks, logger)
-  onTeardown(async () => await closeSinks(sinks, 0))
-  await startSinks(sinks)
-  const holder: { broker?: EmbeddedBroker } = {}
-  const engine = new Engine(loaded.ruleSet, {
-    publish: (out, done) => holder.broker!.publish(out, done),
-    logger,
+  const settings: RunSettings = {
+    host: '127.0.0.1',
+    port: 0,
+    rules: [rulesPath],
     maxHops: options.maxHops ?? 8,
-    deadLetterPrefix: '$signalbox/dead-letter'
-  }, sinks)
-  const broker = await startBroker({ host: '127.0.0.1', port: 0, onMessage: (msg) => engine.handle(msg) })
-  holder.broker = broker
-  onTeardown(() => broker.close())
-  return { port: broker.port, engine, broker, sinks, dir }
+    deadLetterPrefix: '$signalbox/dead-letter',
+    drainTimeoutMs: 1000,
+    logLevel: 'silent'
+  }
+  const service = await startService(settings, loaded.ruleSet, options.logger ?? pino({ level: 'silent' }), { watch: options.watch === true })
+  onTeardown(async () => await service.stop())
+  return {
+    port: service.broker.port,
+    engine: service.engine,
+    broker: service.broker,
+    get sinks () { return service.sinks() },
+    service,
+    file,
+    dir
+  }
 }
 
 /** A temporary directory, removed at teardown. */

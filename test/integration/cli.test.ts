@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
+import { until } from '../helpers/latch.js'
 import { runCli } from '../helpers/process.js'
 import { projectRoot } from '../helpers/paths.js'
 import { tempDir } from '../helpers/signalbox.js'
@@ -66,6 +67,48 @@ describe('cli', () => {
       proc.child.kill('SIGTERM')
       assert.equal(await proc.exited, 0)
       assert.match(proc.stderr(), /"msg":"stopped"/)
+    })
+
+    it('reloads rules on save, keeps them on a broken save (naming file:line:col), and recovers on the next save', async () => {
+      const dir = tempDir()
+      const file = join(dir, 'echo.yaml')
+      const echo = (v: string, to = 'out/{id}'): string => `version: 1\nrules:\n  - name: echo\n    from: in/+id\n    set: { v: ${v} }\n    to: [{ mqtt: "${to}" }]\n`
+      writeFileSync(file, echo('one'))
+      const { proc, port } = await startRun([file])
+      const sub = await mosquittoSub(port, ['out/#'])
+      const reloads = (what: string): number => proc.stderr().split('\n').filter((l) => l.includes(`"msg":"${what}`)).length
+      mosquittoPub(port, 'in/1', 'x')
+      writeFileSync(file, echo('two'))
+      await until(() => reloads('rules reloaded') === 1, 10000, 'reload on save')
+      mosquittoPub(port, 'in/2', 'x')
+      writeFileSync(file, echo('three', 'out/{nope}'))
+      await until(() => reloads('reload failed') === 1, 10000, 'failed reload')
+      assert.match(proc.stderr(), /echo\.yaml:6:\d+: error UNKNOWN_CAPTURE/)
+      mosquittoPub(port, 'in/3', 'x')
+      writeFileSync(file, echo('four'))
+      await until(() => reloads('rules reloaded') === 2, 10000, 'recovery')
+      mosquittoPub(port, 'in/4', 'x')
+      assert.deepEqual(await sub.wait(4, 10000), ['out/1 {"v":"one"}', 'out/2 {"v":"two"}', 'out/3 {"v":"two"}', 'out/4 {"v":"four"}'])
+      proc.child.kill('SIGTERM')
+      assert.equal(await proc.exited, 0)
+    })
+
+    it('with --no-watch, reloads only on SIGHUP', async () => {
+      const dir = tempDir()
+      const file = join(dir, 'echo.yaml')
+      const echo = (v: string): string => `version: 1\nrules:\n  - name: echo\n    from: in/+id\n    set: { v: ${v} }\n    to: [{ mqtt: "out/{id}" }]\n`
+      writeFileSync(file, echo('one'))
+      const { proc, port } = await startRun(['--no-watch', file])
+      const sub = await mosquittoSub(port, ['out/#'])
+      writeFileSync(file, echo('two'))
+      mosquittoPub(port, 'in/1', 'x')
+      assert.deepEqual(await sub.wait(1, 10000), ['out/1 {"v":"one"}'])
+      proc.child.kill('SIGHUP')
+      await until(() => proc.stderr().includes('"reason":"SIGHUP"'), 10000, 'reload on SIGHUP')
+      mosquittoPub(port, 'in/2', 'x')
+      assert.deepEqual(await sub.wait(2, 10000), ['out/1 {"v":"one"}', 'out/2 {"v":"two"}'])
+      proc.child.kill('SIGTERM')
+      assert.equal(await proc.exited, 0)
     })
 
     it('says clearly that the port is taken, and exits 1', async () => {

@@ -1,0 +1,92 @@
+// Hot reload cost: a rules file of N rules is read, parsed, validated, compiled (loadRuleSet) and
+// swapped into a running engine (router built), as a reload does. Medians of interleaved runs.
+// Run with `npm run bench` (or `-- --quick`).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pino } from 'pino'
+import { Engine } from '../engine/engine.js'
+import { compileRuleFile } from '../rules/compile.js'
+import { loadSource } from '../rules/load.js'
+import { loadRuleSet, type RuleSet } from '../rules/ruleset.js'
+import { SinkTable } from '../rules/sinks.js'
+import { validateRuleFile } from '../rules/validate.js'
+
+const quick = process.argv.includes('--quick')
+const RUNS = quick ? 3 : 5
+const SIZES = [1_000, 10_000]
+
+/** N rules as an IoT site would have them: exact, `+` and `#` filters, a filter, a transform, a republish. */
+function rulesFile (n: number): string {
+  const out = ['version: 1', 'rules:']
+  for (let i = 0; i < n; i++) {
+    const from = i % 10 === 0 ? `site/line${i}/#rest` : i % 3 === 0 ? `sensors/+room/device${i}/temperature` : `plant/area${i % 97}/machine${i}/+metric`
+    out.push(
+      `  - name: rule-${i}`,
+      `    from: ${from}`,
+      `    where: { ">": [{ var: payload.value }, ${i % 50}] }`,
+      '    set:',
+      `      id: ${i}`,
+      '      value: { var: payload.value }',
+      '      doubled: { "*": [{ var: payload.value }, 2] }',
+      '    to:',
+      `      - mqtt: derived/${i}/out`
+    )
+  }
+  return out.join('\n') + '\n'
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+interface Phases { parse: number, validate: number, compile: number, swap: number }
+
+/** One reload, phase by phase, the way loadRuleSet and Engine.swap run it. */
+function reloadOnce (file: string, engine: Engine): Phases {
+  const t0 = performance.now()
+  const loaded = loadSource(file)
+  const t1 = performance.now()
+  if (!loaded.ok) throw new Error(loaded.problems[0].message)
+  const problems = validateRuleFile(loaded.source)
+  const t2 = performance.now()
+  const sinks = new SinkTable()
+  sinks.addFile(loaded.source, problems)
+  const compiled = compileRuleFile(loaded.source, sinks)
+  const t3 = performance.now()
+  if (problems.length + compiled.problems.length > 0) throw new Error('bench rules have problems')
+  engine.swap({ rules: compiled.rules, sinks: sinks.all(), files: [file] })
+  const t4 = performance.now()
+  return { parse: t1 - t0, validate: t2 - t1, compile: t3 - t2, swap: t4 - t3 }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'signalbox-bench-'))
+try {
+  console.log(`# Reload: a rules file of N rules read and parsed (yaml), validated (ajv), compiled, and swapped in (router built) (node ${process.version}; medians of ${RUNS} runs)`)
+  console.log('| rules | file size | parse ms | validate ms | compile ms | swap ms | total ms | loadRuleSet + swap ms |')
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const n of SIZES) {
+    const file = join(dir, `rules-${n}.yaml`)
+    const text = rulesFile(n)
+    writeFileSync(file, text)
+    const first = loadRuleSet([file])
+    if (!first.ok) throw new Error(first.problems[0].message)
+    const engine = new Engine(first.ruleSet, { publish: (_out, done) => done(), logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
+    const runs: Phases[] = []
+    const whole: number[] = []
+    for (let r = 0; r < RUNS; r++) {
+      runs.push(reloadOnce(file, engine))
+      const t0 = performance.now()
+      const loaded = loadRuleSet([file])
+      engine.swap((loaded as { ruleSet: RuleSet }).ruleSet)
+      whole.push(performance.now() - t0)
+    }
+    const m = (k: keyof Phases): number => median(runs.map((p) => p[k]))
+    const total = m('parse') + m('validate') + m('compile') + m('swap')
+    console.log(`| ${n.toLocaleString('en')} | ${(text.length / 1024 / 1024).toFixed(1)} MB | ${m('parse').toFixed(0)} | ${m('validate').toFixed(0)} | ${m('compile').toFixed(0)} | ${m('swap').toFixed(1)} | ${total.toFixed(0)} | ${median(whole).toFixed(0)} |`)
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
