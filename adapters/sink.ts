@@ -14,6 +14,8 @@ export interface OutMessage {
   retain: boolean
   /** Rules this message has passed through, including the one that made it. */
   hops: number
+  /** The rule that made it (for a dead letter, the rule that failed). */
+  rule: string
 }
 
 /** Publishes one message; `done` gets an error when it could not be published. */

@@ -1,5 +1,6 @@
-/** The `signalbox` command: run | check | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
+/** The `signalbox` command: run | check | test | trace | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
 import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
@@ -8,7 +9,11 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type 
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from './engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js'
+import { findSuites } from './rule-tests.js'
 import { startService } from './service.js'
+import { runSuites } from './test-runner.js'
+import { traceMessage } from './trace.js'
+import { watchPaths, type Watcher } from './watch.js'
 
 interface RunFlags {
   config?: string
@@ -60,6 +65,23 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .description('Validate rules files: print every problem with file:line:col; exit 1 on any error.')
     .argument('<files...>', 'rules files or directories')
     .action((files: string[]) => { exitCode = checkCommand(files, io) })
+
+  program.command('test')
+    .description('Run rule test cases (*.test.yaml files, or tests: in rules files) with no broker or network; exit 1 on any failure.')
+    .argument('<paths...>', 'test files, rules files (their tests: and a NAME.test.yaml beside them), or directories of both')
+    .option('-w, --watch', 'run again whenever a test or rules file changes (stop with Ctrl-C)')
+    .action(async (paths: string[], flags: { watch?: boolean }) => { exitCode = await testCommand(paths, flags.watch === true, io) })
+
+  program.command('trace')
+    .description('Show every step the rules take for one message: matched rules (file:line), where, set, outputs, refusals and errors.')
+    .requiredOption('-r, --rules <paths...>', 'rules files or directories')
+    .requiredOption('-t, --topic <topic>', 'the topic the message arrives on')
+    .option('-m, --payload <text>', 'the payload (default: empty)', '')
+    .option('-q, --qos <n>', 'its QoS (default: 0)', parseQos, 0)
+    .option('--retain', 'it is retained')
+    .option('--client-id <id>', 'the publishing client (meta.clientId)', 'trace')
+    .option('--max-hops <n>', `republishes followed before a message is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
+    .action((flags: TraceFlags) => { exitCode = traceCommand(flags, io) })
 
   program.command('schema')
     .description('Print the JSON Schema of rules files (for editors: # yaml-language-server: $schema=…).')
@@ -113,6 +135,57 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   return 0
 }
 
+function testCommand (paths: string[], watch: boolean, io: CliIo): Promise<number> {
+  const runOnce = (): { code: number, watched: string[] } => {
+    const { suites, problems } = findSuites(paths)
+    printProblems(problems, io.out)
+    const report = runSuites(suites)
+    io.out(report.text)
+    const failed = problems.some((p) => p.severity === 'error') || report.failed > 0 || report.broken > 0 || suites.length === 0
+    return { code: failed ? 1 : 0, watched: [...new Set([...paths, ...suites.flatMap((s) => [s.file, ...s.rulePaths])])] }
+  }
+  const first = runOnce()
+  if (!watch) return Promise.resolve(first.code)
+  return new Promise((resolve) => {
+    const logger = createLogger('warn')
+    let watcher = watchFiles(first.watched)
+    function watchFiles (files: string[]): Watcher {
+      return watchPaths(files, (path) => /\.ya?ml$/.test(path), (changed) => {
+        io.out(`\n— ${new Date().toLocaleTimeString()}: ${changed.map((c) => relative(process.cwd(), c)).join(', ')} changed; running again\n`)
+        const next = runOnce()
+        // A test file may name other rules now: follow what the suites use.
+        watcher.close().then(() => { watcher = watchFiles(next.watched) }, () => {})
+      }, { logger })
+    }
+    io.out('watching for changes (Ctrl-C to stop)\n')
+    waitForStopSignal().then(async () => { await watcher.close(); resolve(0) }, () => {})
+  })
+}
+
+interface TraceFlags {
+  rules: string[]
+  topic: string
+  payload: string
+  qos: 0 | 1 | 2
+  retain?: boolean
+  clientId: string
+  maxHops?: number
+}
+
+function traceCommand (flags: TraceFlags, io: CliIo): number {
+  const loaded = loadRuleSet(flags.rules)
+  if (!loaded.ok) {
+    printProblems(loaded.problems, io.err)
+    io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)
+    return 1
+  }
+  const result = traceMessage(loaded.ruleSet, {
+    topic: flags.topic, payload: Buffer.from(flags.payload), qos: flags.qos, retain: flags.retain === true, clientId: flags.clientId
+  }, { maxHops: flags.maxHops })
+  io.out(result.text)
+  return 0
+}
+
 function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunSettings | undefined {
   let fromConfig: Partial<RunSettings> = {}
   if (flags.config !== undefined) {
@@ -157,6 +230,11 @@ function parsePort (value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535.')
   return n
+}
+
+function parseQos (value: string): 0 | 1 | 2 {
+  if (value !== '0' && value !== '1' && value !== '2') throw new InvalidArgumentError('QoS is 0, 1 or 2.')
+  return Number(value) as 0 | 1 | 2
 }
 
 function parseHops (value: string): number {

@@ -3,7 +3,7 @@
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
 import type { OutMessage, Publish, Sink } from '../adapters/sink.js'
-import type { CompiledMqttOutput, CompiledRule, CompiledSinkOutput } from '../rules/compile.js'
+import type { CompiledMqttOutput, CompiledOutput, CompiledRule, CompiledSinkOutput } from '../rules/compile.js'
 import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
 import type { FailureCode } from './errors.js'
@@ -19,7 +19,20 @@ export interface EngineOptions {
   maxHops: number
   /** Prefix of the dead-letter topics: `<prefix>/<rule>`. */
   deadLetterPrefix: string
+  /** Sees every step of every message: `signalbox trace` and `signalbox test` use it. Off in `run`. */
+  observe?: (event: EngineEvent) => void
+  /** The clock for `meta.receivedAt` (and `{date}` in paths); tests fix it. */
+  now?: () => number
 }
+
+/** One step of handling a message, for an observer. */
+export type EngineEvent =
+  | { kind: 'message', topic: string, hops: number, rules: CompiledRule[] }
+  | { kind: 'rule', rule: CompiledRule, params: Record<string, string> }
+  | { kind: 'where', rule: CompiledRule, result: unknown, passed: boolean }
+  | { kind: 'set', rule: CompiledRule, payload: Buffer }
+  | { kind: 'output', rule: CompiledRule, output: CompiledOutput, address: string, outcome: 'published' | 'sent' | 'hop_limit' }
+  | { kind: 'failure', rule: CompiledRule, code: FailureCode, reason: string }
 
 export const DEFAULT_MAX_HOPS = 8
 export const DEFAULT_DEAD_LETTER_PREFIX = '$signalbox/dead-letter'
@@ -46,7 +59,10 @@ export class Engine {
   /** Failure classes already logged at warn level: each is logged once per rule, then at debug. */
   private readonly logged = new Set<string>()
 
+  private readonly now: () => number
+
   constructor (ruleSet: RuleSet, private readonly options: EngineOptions, sinks: SinkMap = new Map()) {
+    this.now = options.now ?? Date.now
     this.active = this.prepare(ruleSet, sinks)
   }
 
@@ -75,8 +91,10 @@ export class Engine {
     const active = this.active
     this.counters.received++
     const matches = active.router.match(msg.topic)
+    const observe = this.options.observe
+    if (observe !== undefined) observe({ kind: 'message', topic: msg.topic, hops: msg.hops, rules: matches.map((m) => m.rule) })
     if (matches.length === 0) { this.counters.unmatched++; return }
-    const meta: MessageMeta = { clientId: msg.clientId, qos: msg.qos, retain: msg.retain, receivedAt: Date.now(), hops: msg.hops }
+    const meta: MessageMeta = { clientId: msg.clientId, qos: msg.qos, retain: msg.retain, receivedAt: this.now(), hops: msg.hops }
     let levels: string[] | undefined
     let decoded: DecodedPayload | undefined
     for (let i = 0; i < matches.length; i++) {
@@ -87,6 +105,7 @@ export class Engine {
         levels ??= msg.topic.split('/')
         params = captureParams(rule, levels)
       }
+      if (observe !== undefined) observe({ kind: 'rule', rule, params })
       const data: RuleData = { topic: msg.topic, params, payload: undefined, meta }
       if (rule.needsPayload) {
         decoded ??= decodePayload(msg.payload)
@@ -109,9 +128,18 @@ export class Engine {
   private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, sinks: SinkMap): void {
     let payload = msg.payload
     try {
-      if (rule.where !== undefined && !truthy(rule.where(data))) { counters.filtered++; return }
+      const observe = this.options.observe
+      if (rule.where !== undefined) {
+        const result = rule.where(data)
+        const passed = truthy(result)
+        if (observe !== undefined) observe({ kind: 'where', rule, result, passed })
+        if (!passed) { counters.filtered++; return }
+      }
       counters.passed++
-      if (rule.set !== undefined) payload = Buffer.from(JSON.stringify(rule.set(data)))
+      if (rule.set !== undefined) {
+        payload = Buffer.from(JSON.stringify(rule.set(data)))
+        if (observe !== undefined) observe({ kind: 'set', rule, payload })
+      }
     } catch (err) {
       this.fail(rule, counters, msg, 'EXPRESSION_ERROR', `expression failed: ${(err as Error).message}`)
       return
@@ -138,6 +166,7 @@ export class Engine {
       return
     }
     counters.published++
+    if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address, outcome: 'sent' })
     sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt })
   }
 
@@ -153,9 +182,11 @@ export class Engine {
       counters.dropped++
       this.counters.hopLimit++
       this.warnOnce(rule, 'HOP_LIMIT', `message dropped after ${this.options.maxHops} hops (max_hops); rules may be looping`, { topic })
+      if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address: topic, outcome: 'hop_limit' })
       return
     }
-    const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops }
+    if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address: topic, outcome: 'published' })
+    const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops, rule: rule.name }
     this.options.publish(out, (error) => {
       if (error === undefined) { counters.published++; return }
       counters.dropped++
@@ -167,6 +198,7 @@ export class Engine {
   private fail (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, code: FailureCode, reason: string): void {
     counters.errors++
     this.warnOnce(rule, code, reason, { topic: msg.topic })
+    if (this.options.observe !== undefined) this.options.observe({ kind: 'failure', rule, code, reason })
     if (rule.onError === 'drop') return
     const hops = msg.hops + 1
     if (hops > this.options.maxHops) { this.counters.hopLimit++; return }
@@ -179,7 +211,7 @@ export class Engine {
       clientId: msg.clientId,
       ...describePayload(msg.payload)
     }
-    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops }
+    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops, rule: rule.name }
     this.options.publish(out, (error) => {
       if (error === undefined) { this.counters.deadLettered++; return }
       this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')

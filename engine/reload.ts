@@ -64,7 +64,7 @@ export class Reloader {
     const loaded = loadRuleSet(this.options.paths)
     if (!loaded.ok) {
       const errors = loaded.problems.filter((p) => p.severity === 'error')
-      this.fail(reason, `${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors.map((p) => `${p.file}:${p.line}:${p.col} ${p.code}`).join(', ')}`, loaded.problems.map((p) => formatProblem(p)))
+      this.fail(reason, `${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors.map((p) => `${p.file}:${p.line}:${p.col} ${p.code}`).join(', ')}`, loaded.problems.map((p) => formatProblem(p).split('\n')[0]))
       return
     }
     let plan

@@ -6,6 +6,7 @@
 
 import { DEFAULT_QUEUE_SIZE } from '../adapters/queued-sink.js'
 import { SINK_TYPES } from '../adapters/registry.js'
+import { testCaseSchema } from './test-schema.js'
 
 /** JsonLogic: any JSON value; operators are checked when the rules compile, not by the schema. */
 const logic = {
@@ -161,7 +162,8 @@ export function buildRuleSchema (): Record<string, unknown> {
         description: 'Named sinks that outputs send to with `sink: <name>`. Names are shared by every file of a rule set.',
         additionalProperties: { $ref: '#/definitions/sink' }
       },
-      rules: { type: 'array', description: 'The rules. Every rule whose `from` matches a message runs.', items: { $ref: '#/definitions/rule' } }
+      rules: { type: 'array', description: 'The rules. Every rule whose `from` matches a message runs.', items: { $ref: '#/definitions/rule' } },
+      tests: { type: 'array', description: 'Test cases for the rules of this file, run by `signalbox test` (ignored by `run`).', items: testCaseSchema }
     },
     definitions: { rule, output: buildOutput(), ...buildSinkDefinitions() }
   }

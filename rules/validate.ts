@@ -9,7 +9,12 @@ let ruleValidator: ValidateFunction | undefined
 
 /** Compiles a JSON Schema for validateSource (allErrors: every problem at once). */
 export function createValidator (schema: Record<string, unknown>): ValidateFunction {
-  return new Ajv({ allErrors: true, strict: true, verbose: true }).compile(schema)
+  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, formats: { 'date-time': isDateTime } }).compile(schema)
+}
+
+/** RFC 3339 date-time, as test cases write `time:` (no ajv-formats needed for one format). */
+function isDateTime (text: string): boolean {
+  return /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text) && !Number.isNaN(Date.parse(text))
 }
 
 /** Validates the data of a rules file against the rule schema. */
@@ -72,6 +77,8 @@ function toProblem (source: SourceFile, error: ErrorObject): RuleProblem | undef
     case 'if':
       // Reported through the errors of its 'then' branch.
       return undefined
+    case 'format':
+      return problemAt(source, path, 'BAD_VALUE', `${field} must be ${params.format === 'date-time' ? 'a date and time like 2026-11-25T08:00:00Z' : String(params.format)}, found ${JSON.stringify(valueAt(source.data, path))}`)
     case 'anyOf': {
       const branches = (error.schema as Array<{ type?: string }>).map((b) => typeName(String(b.type)))
       return problemAt(source, path, 'WRONG_TYPE', `${field} must be ${branches.join(' or ')}, found ${describeValue(valueAt(source.data, path))}`)
@@ -100,6 +107,7 @@ function valueAt (data: unknown, path: DataPath): unknown {
 }
 
 function typeName (type: string): string {
+  if (type.includes(',')) return type.split(',').map(typeName).join(' or ')
   switch (type) {
     case 'object': return 'a mapping'
     case 'array': return 'a list'
