@@ -1,6 +1,6 @@
 /** The embedded MQTT broker: aedes behind a TCP listener, with every published message handed to the engine in-process. */
 import { createServer, type Server } from 'node:net'
-import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import type { OutMessage } from '../adapters/sink.js'
 import { BrokerStartError } from './errors.js'
 import type { InboundMessage } from './message.js'
@@ -25,20 +25,44 @@ export interface EmbeddedBroker {
   close: () => Promise<void>
 }
 
-type HopPacket = AedesPublishPacket & { [HOPS]?: number }
+/** Marks a client's publish between its authorisation (before aedes acks a QoS 1 publish) and the engine. */
+const IN_FLIGHT = Symbol('signalbox.inFlight')
+
+type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean }
+
+/** How long a close waits for acknowledged publishes to reach the engine. */
+const CLOSE_SETTLE_MS = 2000
 
 /** Starts aedes and its TCP listener; a taken port or bad address is a BrokerStartError with a plain message. */
 export async function startBroker (options: BrokerOptions): Promise<EmbeddedBroker> {
+  // aedes acks a QoS 1 publish before it runs the publish pipeline, so a close must wait for the
+  // publishes it has let in: the client was told they were received.
+  let closing = false
+  let inFlight = 0
+  let settled: (() => void) | undefined
   const aedes = await Aedes.createBroker({
+    authorizePublish (_client, packet, callback) {
+      if (closing) { callback(new Error('the broker is shutting down')); return }
+      const marked = packet as PublishPacket & { [IN_FLIGHT]?: boolean }
+      if (marked[IN_FLIGHT] !== true) { marked[IN_FLIGHT] = true; inFlight++ }
+      callback(null)
+    },
     published (packet: HopPacket, client: Client | null, done: (error?: Error | null) => void) {
-      options.onMessage({
-        topic: packet.topic,
-        payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
-        qos: packet.qos,
-        retain: packet.retain,
-        clientId: client?.id ?? null,
-        hops: packet[HOPS] ?? 0
-      })
+      try {
+        options.onMessage({
+          topic: packet.topic,
+          payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+          qos: packet.qos,
+          retain: packet.retain,
+          clientId: client?.id ?? null,
+          hops: packet[HOPS] ?? 0
+        })
+      } finally {
+        if (packet[IN_FLIGHT] === true) {
+          packet[IN_FLIGHT] = false
+          if (--inFlight === 0) settled?.()
+        }
+      }
       done(null)
     }
   })
@@ -52,7 +76,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : options.port
 
-  let closing: Promise<void> | undefined
+  let stopped: Promise<void> | undefined
   return {
     host: options.host,
     port,
@@ -62,12 +86,20 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       aedes.publish(packet as unknown as AedesPublishPacket, (error?: Error) => done(error ?? undefined))
     },
     close () {
-      closing ??= (async () => {
+      stopped ??= (async () => {
+        // No new connections and no new publishes; then let the ones already let in reach the engine.
+        closing = true
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, CLOSE_SETTLE_MS)
+            settled = () => { clearTimeout(timer); resolve() }
+          })
+        }
         await new Promise<void>((resolve) => aedes.close(() => resolve()))
         await serverClosed
       })()
-      return closing
+      return stopped
     }
   }
 }

@@ -205,6 +205,15 @@ rules:
     assert.equal(sb.engine.ruleCountersFor('everything')!.matched, 2)
   })
 
+  it('on close, hands every publish it already acknowledged to the engine, and refuses new ones', async () => {
+    const sb = await startSignalbox(HOT_ROOM)
+    const pub = await connect(sb.port)
+    // aedes sends PUBACK before it runs its publish pipeline: a close right after the acks must still deliver them.
+    await Promise.all(Array.from({ length: 300 }, async (_, i) => await pub.publishAsync(`sensors/r${i}/temperature`, '{"celsius":40}', { qos: 1 })))
+    await sb.broker.close()
+    assert.equal(sb.engine.ruleCountersFor('hot-room')!.matched, 300)
+  })
+
   it('swaps rule sets with one assignment', async () => {
     const sb = await startSignalbox(HOT_ROOM)
     const { loadRuleSet } = await import('../../rules/ruleset.js')
