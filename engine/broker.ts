@@ -1,62 +1,105 @@
-/** The embedded MQTT broker: aedes behind a TCP listener, with every published message handed to the engine in-process. */
-import { createServer, type Server } from 'node:net'
+/**
+ * The embedded MQTT broker: aedes behind its listeners (TCP, TLS, WebSocket), with access control
+ * and limits, and every published message handed to the engine in-process.
+ */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import type { OutMessage } from '../adapters/sink.js'
-import { BrokerStartError } from './errors.js'
+import { AccessControl, type AccessCounters, type AccessPolicy } from './access.js'
+import { BROKER_MAX_TOPIC_LEVELS, DEFAULT_LIMITS } from './limits.js'
+import { startListeners, type BoundListener, type ListenerSettings } from './listeners.js'
+import type { Logger } from './logger.js'
 import type { InboundMessage } from './message.js'
 
 /** Hop count of a message the engine published, carried on the packet object aedes hands back to `published`. */
 const HOPS = Symbol('signalbox.hops')
-
-export interface BrokerOptions {
-  host: string
-  /** 0 picks a free port. */
-  port: number
-  /** Called for every message published on the broker, by clients and by the engine itself. */
-  onMessage: (msg: InboundMessage) => void
-}
-
-export interface EmbeddedBroker {
-  host: string
-  port: number
-  aedes: Aedes
-  /** Publishes a derived message on the broker; it is routed again with its hop count. */
-  publish: (out: OutMessage, done: (error?: Error) => void) => void
-  close: () => Promise<void>
-}
-
 /** Marks a client's publish between its authorisation (before aedes acks a QoS 1 publish) and the engine. */
 const IN_FLIGHT = Symbol('signalbox.inFlight')
+/**
+ * A refused publish is acked but re-addressed here, emptied, and never delivered or handed to the
+ * engine: aedes would otherwise disconnect the client, and MQTT 3.1.1 has no negative PUBACK.
+ */
+const DROPPED_TOPIC = '$signalbox/internal/dropped'
 
 type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean }
 
 /** How long a close waits for acknowledged publishes to reach the engine. */
 const CLOSE_SETTLE_MS = 2000
 
-/** Starts aedes and its TCP listener; a taken port or bad address is a BrokerStartError with a plain message. */
+export interface BrokerOptions {
+  listeners: ListenerSettings[]
+  /** Called for every message published on the broker, by clients and by the engine itself. */
+  onMessage: (msg: InboundMessage) => void
+  /** Default: anyone may connect, publish and subscribe, within the default limits. */
+  access?: AccessPolicy
+  logger: Logger
+}
+
+export interface EmbeddedBroker {
+  /** The first listener's address (the TCP one, by default). */
+  host: string
+  port: number
+  listeners: BoundListener[]
+  aedes: Aedes
+  access: AccessControl
+  /** Publishes a derived message on the broker; it is routed again with its hop count. */
+  publish: (out: OutMessage, done: (error?: Error) => void) => void
+  close: () => Promise<void>
+}
+
+export function accessCounters (broker: EmbeddedBroker): AccessCounters {
+  return { ...broker.access.counters }
+}
+
+/** Starts aedes and its listeners; a taken port, a bad address or a bad certificate is a BrokerStartError with a plain message. */
 export async function startBroker (options: BrokerOptions): Promise<EmbeddedBroker> {
+  const policy: AccessPolicy = options.access ?? { users: undefined, allowAnonymous: true, acl: undefined, limits: DEFAULT_LIMITS }
+  const access = new AccessControl(policy, options.logger)
   // aedes acks a QoS 1 publish before it runs the publish pipeline, so a close must wait for the
   // publishes it has let in: the client was told they were received.
   let closing = false
   let inFlight = 0
   let settled: (() => void) | undefined
   const aedes = await Aedes.createBroker({
-    authorizePublish (_client, packet, callback) {
+    maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
+    drainTimeout: policy.limits.clientDrainTimeoutMs,
+    authenticate: (client, username, password, done) => access.authenticate(client, username, password, done as never),
+    authorizePublish (client, packet, callback) {
       if (closing) { callback(new Error('the broker is shutting down')); return }
+      if (client === null) { callback(null); return }
+      // aedes' own rule, kept: clients may not publish to $SYS.
+      if (packet.topic.startsWith('$SYS/')) { callback(new Error('$SYS/ topics are reserved')); return }
       const marked = packet as PublishPacket & { [IN_FLIGHT]?: boolean }
       if (marked[IN_FLIGHT] !== true) { marked[IN_FLIGHT] = true; inFlight++ }
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+      const verdict = access.checkPublish(client, packet.topic, payload)
+      if (verdict !== undefined) {
+        access.refused(client, verdict, packet.topic)
+        packet.topic = DROPPED_TOPIC
+        packet.payload = Buffer.alloc(0)
+        packet.retain = false
+      }
       callback(null)
+    },
+    authorizeSubscribe (client, subscription, callback) {
+      if (client === null) { callback(null, subscription); return }
+      callback(null, access.allowSubscribe(client, subscription.topic) ? subscription : null as never)
+    },
+    authorizeForward (client, packet) {
+      if (packet.topic === DROPPED_TOPIC) return null
+      return access.allowDelivery(client, packet.topic) ? packet : null
     },
     published (packet: HopPacket, client: Client | null, done: (error?: Error | null) => void) {
       try {
-        options.onMessage({
-          topic: packet.topic,
-          payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
-          qos: packet.qos,
-          retain: packet.retain,
-          clientId: client?.id ?? null,
-          hops: packet[HOPS] ?? 0
-        })
+        if (packet.topic !== DROPPED_TOPIC) {
+          options.onMessage({
+            topic: packet.topic,
+            payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+            qos: packet.qos,
+            retain: packet.retain,
+            clientId: client?.id ?? null,
+            hops: packet[HOPS] ?? 0
+          })
+        }
       } finally {
         if (packet[IN_FLIGHT] === true) {
           packet[IN_FLIGHT] = false
@@ -66,21 +109,21 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       done(null)
     }
   })
-  const server = createServer(aedes.handle)
+  let listeners
   try {
-    await listen(server, options.host, options.port)
+    listeners = await startListeners(options.listeners, aedes.handle)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
-    throw startError(err as NodeJS.ErrnoException, options.host, options.port)
+    throw err
   }
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : options.port
 
   let stopped: Promise<void> | undefined
   return {
-    host: options.host,
-    port,
+    host: listeners.bound[0].host,
+    port: listeners.bound[0].port,
+    listeners: listeners.bound,
     aedes,
+    access,
     publish (out, done) {
       const packet = { cmd: 'publish', topic: out.topic, payload: out.payload, qos: out.qos, retain: out.retain, dup: false, [HOPS]: out.hops }
       aedes.publish(packet as unknown as AedesPublishPacket, (error?: Error) => done(error ?? undefined))
@@ -89,7 +132,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       stopped ??= (async () => {
         // No new connections and no new publishes; then let the ones already let in reach the engine.
         closing = true
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+        const listenersClosed = listeners.close()
         if (inFlight > 0) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, CLOSE_SETTLE_MS)
@@ -97,35 +140,9 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
           })
         }
         await new Promise<void>((resolve) => aedes.close(() => resolve()))
-        await serverClosed
+        await listenersClosed
       })()
       return stopped
     }
-  }
-}
-
-function listen (server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => { server.off('listening', onListening); reject(err) }
-    const onListening = (): void => { server.off('error', onError); resolve() }
-    server.once('error', onError)
-    server.once('listening', onListening)
-    server.listen(port, host)
-  })
-}
-
-function startError (err: NodeJS.ErrnoException, host: string, port: number): BrokerStartError {
-  const where = `${host}:${port}`
-  switch (err.code) {
-    case 'EADDRINUSE':
-      return new BrokerStartError(`cannot listen on ${where}: the port is already in use (another broker running? pick another with --port)`, { cause: err })
-    case 'EADDRNOTAVAIL':
-      return new BrokerStartError(`cannot listen on ${where}: that address is not on this machine`, { cause: err })
-    case 'EACCES':
-      return new BrokerStartError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges)`, { cause: err })
-    case 'ENOTFOUND':
-      return new BrokerStartError(`cannot listen on ${where}: unknown host '${host}'`, { cause: err })
-    default:
-      return new BrokerStartError(`cannot listen on ${where}: ${err.message}`, { cause: err })
   }
 }

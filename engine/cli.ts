@@ -1,16 +1,19 @@
-/** The `signalbox` command: run | check | test | trace | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
+/** The `signalbox` command: run | check | test | trace | passwd | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
 import { renderRuleSchema } from '../rules/schema.js'
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type RunSettings } from './config.js'
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type ConfigSettings, type RunSettings } from './config.js'
+import { DEFAULT_LIMITS } from './limits.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from './engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js'
 import { findSuites } from './rule-tests.js'
+import { readPassword } from './password-prompt.js'
 import { startService } from './service.js'
+import { hashPassword, userNameProblem, writeUser } from './users.js'
 import { runSuites } from './test-runner.js'
 import { traceMessage } from './trace.js'
 import { watchPaths, type Watcher } from './watch.js'
@@ -25,6 +28,7 @@ interface RunFlags {
   logLevel?: LogLevel
   /** False with --no-watch. */
   watch?: boolean
+  allowAnonymous?: boolean
 }
 
 /** Output streams, replaceable in tests. */
@@ -59,6 +63,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .option('--drain-timeout <ms>', `on SIGTERM/SIGINT, how long sinks may take to deliver what they hold (default: ${DEFAULT_DRAIN_TIMEOUT_MS})`, parseDrainTimeout)
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
     .option('--no-watch', 'do not reload when rules files change (SIGHUP still reloads)')
+    .option('--allow-anonymous', 'let clients connect without a user name on every address (without users, listeners otherwise bind to loopback only)')
     .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
 
   program.command('check')
@@ -82,6 +87,13 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .option('--client-id <id>', 'the publishing client (meta.clientId)', 'trace')
     .option('--max-hops <n>', `republishes followed before a message is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
     .action((flags: TraceFlags) => { exitCode = traceCommand(flags, io) })
+
+  program.command('passwd')
+    .description('Add a user to a users file, or change their password (read from stdin, or asked twice on a terminal; never from the command line).')
+    .argument('<file>', 'the users file (created when missing)')
+    .argument('<user>', 'the user name')
+    .option('-d, --delete', 'remove the user instead')
+    .action(async (file: string, user: string, flags: { delete?: boolean }) => { exitCode = await passwdCommand(file, user, flags.delete === true, io) })
 
   program.command('schema')
     .description('Print the JSON Schema of rules files (for editors: # yaml-language-server: $schema=…).')
@@ -127,7 +139,8 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   const logger = createLogger(settings.logLevel)
   const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false })
   const { broker } = service
-  logger.info({ host: broker.host, port: broker.port, rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, `signalbox listening on ${broker.host}:${broker.port}`)
+  logger.info({ rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, 'rules loaded')
+  for (const l of broker.listeners) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
   const signal = await waitForStopSignal()
   logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the broker, then draining sinks')
   await service.stop()
@@ -162,6 +175,21 @@ function testCommand (paths: string[], watch: boolean, io: CliIo): Promise<numbe
   })
 }
 
+async function passwdCommand (file: string, user: string, remove: boolean, io: CliIo): Promise<number> {
+  const bad = userNameProblem(user)
+  if (bad !== undefined) throw new UsageError(bad)
+  if (remove) {
+    const result = writeUser(file, user, undefined)
+    io.out(result === 'removed' ? `removed ${user} from ${file}\n` : `${user} is not in ${file}\n`)
+    return result === 'removed' ? 0 : 1
+  }
+  const password = await readPassword(io)
+  if (password === '') throw new UsageError('the password is empty')
+  const result = writeUser(file, user, await hashPassword(password))
+  io.out(`${result === 'added' ? 'added' : 'changed the password of'} ${user} in ${file}\n`)
+  return 0
+}
+
 interface TraceFlags {
   rules: string[]
   topic: string
@@ -187,7 +215,7 @@ function traceCommand (flags: TraceFlags, io: CliIo): number {
 }
 
 function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunSettings | undefined {
-  let fromConfig: Partial<RunSettings> = {}
+  let fromConfig: ConfigSettings = {}
   if (flags.config !== undefined) {
     const config = loadConfig(flags.config)
     if (!config.ok) {
@@ -199,9 +227,16 @@ function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunS
   }
   const rules = rulePaths.length > 0 ? rulePaths : (fromConfig.rules ?? [])
   if (rules.length === 0) throw new UsageError('no rules given: signalbox run RULES… (files or directories), or rules: in --config')
+  if (fromConfig.listeners !== undefined && (flags.host !== undefined || flags.port !== undefined)) {
+    throw new UsageError('--host and --port set the single TCP listener; the config file has listeners:, so set hosts and ports there')
+  }
+  const listeners = fromConfig.listeners ?? [{ type: 'tcp' as const, host: flags.host ?? fromConfig.host ?? DEFAULT_HOST, port: flags.port ?? fromConfig.port ?? DEFAULT_PORT }]
   return {
-    host: flags.host ?? fromConfig.host ?? DEFAULT_HOST,
-    port: flags.port ?? fromConfig.port ?? DEFAULT_PORT,
+    listeners,
+    allowAnonymous: flags.allowAnonymous === true ? true : fromConfig.allowAnonymous,
+    usersFile: fromConfig.usersFile,
+    acl: fromConfig.acl,
+    limits: fromConfig.limits ?? DEFAULT_LIMITS,
     rules,
     maxHops: flags.maxHops ?? fromConfig.maxHops ?? DEFAULT_MAX_HOPS,
     deadLetterPrefix: flags.deadLetterPrefix ?? fromConfig.deadLetterPrefix ?? DEFAULT_DEAD_LETTER_PREFIX,

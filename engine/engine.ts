@@ -8,6 +8,7 @@ import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
 import type { FailureCode } from './errors.js'
 import type { Logger } from './logger.js'
+import { DEFAULT_LIMITS } from './limits.js'
 import { decodePayload, describePayload, type DecodedPayload, type InboundMessage } from './message.js'
 import { createEngineCounters, createRuleCounters, type EngineCounters, type RuleCounters } from './metrics.js'
 import { Router } from './router.js'
@@ -23,6 +24,8 @@ export interface EngineOptions {
   observe?: (event: EngineEvent) => void
   /** The clock for `meta.receivedAt` (and `{date}` in paths); tests fix it. */
   now?: () => number
+  /** Deepest JSON nesting decoded (default: limits' max_json_depth default). */
+  maxJsonDepth?: number
 }
 
 /** One step of handling a message, for an observer. */
@@ -60,9 +63,11 @@ export class Engine {
   private readonly logged = new Set<string>()
 
   private readonly now: () => number
+  private readonly maxJsonDepth: number
 
   constructor (ruleSet: RuleSet, private readonly options: EngineOptions, sinks: SinkMap = new Map()) {
     this.now = options.now ?? Date.now
+    this.maxJsonDepth = options.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth
     this.active = this.prepare(ruleSet, sinks)
   }
 
@@ -108,7 +113,11 @@ export class Engine {
       if (observe !== undefined) observe({ kind: 'rule', rule, params })
       const data: RuleData = { topic: msg.topic, params, payload: undefined, meta }
       if (rule.needsPayload) {
-        decoded ??= decodePayload(msg.payload)
+        decoded ??= decodePayload(msg.payload, this.maxJsonDepth)
+        if (rule.needsJsonPayload && decoded.tooDeep === true) {
+          this.fail(rule, counters, msg, 'PAYLOAD_TOO_DEEP', `payload JSON nests deeper than ${this.maxJsonDepth} levels (max_json_depth)`)
+          continue
+        }
         if (rule.needsJsonPayload && !decoded.json) {
           this.fail(rule, counters, msg, 'PAYLOAD_NOT_JSON', 'payload is not JSON, and the rule reads payload fields')
           continue

@@ -3,6 +3,7 @@
 /** Why a rule could not handle one message; counted, logged once per class, and dead-lettered. */
 export type FailureCode =
   | 'PAYLOAD_NOT_JSON'
+  | 'PAYLOAD_TOO_DEEP'
   | 'EXPRESSION_ERROR'
   | 'TOPIC_REFUSED'
   | 'PUBLISH_FAILED'

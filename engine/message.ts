@@ -1,4 +1,5 @@
 /** A message as the engine sees it, and its payload decoded at most once. */
+import { jsonNestsDeeperThan } from './limits.js'
 
 /** One message from the broker. */
 export interface InboundMessage {
@@ -15,11 +16,14 @@ export interface InboundMessage {
 export interface DecodedPayload {
   json: boolean
   value: unknown
+  /** JSON nested deeper than the limit: not parsed, `value` is the text. */
+  tooDeep?: boolean
 }
 
-/** Decodes a payload; never throws. */
-export function decodePayload (payload: Buffer): DecodedPayload {
+/** Decodes a payload; never throws. JSON nested deeper than `maxDepth` is left as text. */
+export function decodePayload (payload: Buffer, maxDepth: number): DecodedPayload {
   const text = payload.toString('utf8')
+  if (jsonNestsDeeperThan(payload, maxDepth)) return { json: false, value: text, tooDeep: true }
   try {
     return { json: true, value: JSON.parse(text) }
   } catch {

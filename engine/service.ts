@@ -8,7 +8,11 @@ import type { RuleSet } from '../rules/ruleset.js'
 import { startBroker, type EmbeddedBroker } from './broker.js'
 import type { RunSettings } from './config.js'
 import { Engine } from './engine.js'
-import { SinkStartError } from './errors.js'
+import { SinkStartError, UsageError } from './errors.js'
+import { formatProblem } from '../rules/problems.js'
+import type { AccessCounters, AccessPolicy } from './access.js'
+import { isLoopback, type ListenerSettings } from './listeners.js'
+import { UserStore } from './users.js'
 import type { Logger } from './logger.js'
 import { Reloader } from './reload.js'
 import { SinkPool, type SinkReport } from './sinks.js'
@@ -21,7 +25,7 @@ export interface Service {
   /** The running sinks, by name (changes with reloads). */
   sinks: () => Map<string, Sink>
   /** Counters of the engine, every rule and every running sink. */
-  report: () => ReturnType<Engine['snapshot']> & { sinks: Record<string, SinkReport>, reloads: Reloader['stats'] }
+  report: () => ReturnType<Engine['snapshot']> & { access: AccessCounters, sinks: Record<string, SinkReport>, reloads: Reloader['stats'] }
   /** Closes the broker, stops watching, drains the sinks for up to drainTimeoutMs. */
   stop: () => Promise<void>
 }
@@ -41,11 +45,15 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     publish: (out, done) => { if (holder.broker === undefined) done(new Error('broker not started')); else holder.broker.publish(out, done) },
     logger,
     maxHops: settings.maxHops,
-    deadLetterPrefix: settings.deadLetterPrefix
+    deadLetterPrefix: settings.deadLetterPrefix,
+    maxJsonDepth: settings.limits.maxJsonDepth
   }, plan.sinks)
   let broker: EmbeddedBroker
+  let users: UserStore | undefined
   try {
-    broker = await startBroker({ host: settings.host, port: settings.port, onMessage: (msg) => engine.handle(msg) })
+    users = loadUsers(settings.usersFile)
+    const access: AccessPolicy = { users, allowAnonymous: settings.allowAnonymous ?? users === undefined, acl: settings.acl, limits: settings.limits }
+    broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage: (msg) => engine.handle(msg), access, logger })
   } catch (err) {
     await pool.closeAll(0)
     throw err
@@ -57,6 +65,16 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     watcher = watchPaths(settings.rules, isRulesFile, (changed) => { reloader.reload(`changed: ${changed.join(', ')}`).catch(() => {}) }, { logger })
     await watcher.ready
   }
+  let usersWatcher: Watcher | undefined
+  if (users !== undefined && options.watch) {
+    const store = users
+    usersWatcher = watchPaths([store.file], () => true, () => {
+      const problems = store.load()
+      if (problems.length === 0) logger.info({ file: store.file, users: store.size }, 'users reloaded')
+      else logger.error({ file: store.file, problems: problems.map((p) => formatProblem(p).split('\n')[0]) }, 'users file not reloaded, the previous users stay')
+    }, { logger })
+    await usersWatcher.ready
+  }
   const onHangup = (): void => { reloader.reload('SIGHUP').catch(() => {}) }
   process.on('SIGHUP', onHangup)
 
@@ -66,11 +84,12 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     engine,
     reloader,
     sinks: () => pool.sinks,
-    report: () => ({ ...engine.snapshot(), sinks: pool.report(), reloads: { ...reloader.stats } }),
+    report: () => ({ ...engine.snapshot(), access: { ...broker.access.counters }, sinks: pool.report(), reloads: { ...reloader.stats } }),
     stop: () => {
       stopping ??= (async () => {
         process.off('SIGHUP', onHangup)
         await watcher?.close()
+        await usersWatcher?.close()
         await broker.close()
         await reloader.settle()
         await pool.closeAll(settings.drainTimeoutMs)
@@ -78,4 +97,28 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
       return stopping
     }
   }
+}
+
+function loadUsers (file: string | undefined): UserStore | undefined {
+  if (file === undefined) return undefined
+  const store = new UserStore(file)
+  const problems = store.load()
+  if (problems.length > 0) throw new UsageError(`users file not loaded:\n${problems.map(formatProblem).join('\n')}`)
+  return store
+}
+
+/**
+ * The safe default, as Mosquitto 2 has it: with no users and no explicit allow_anonymous: true,
+ * anyone who can reach the broker could use it, so every listener binds to loopback only.
+ */
+function safeListeners (settings: RunSettings, users: UserStore | undefined, logger: Logger): ListenerSettings[] {
+  if (users !== undefined || settings.allowAnonymous === true) return settings.listeners
+  const moved = settings.listeners.filter((l) => !isLoopback(l.host))
+  if (moved.length > 0) {
+    logger.warn({ requested: moved.map((l) => `${l.host}:${l.port}`) },
+      'no users are configured and allow_anonymous is not true: listening on loopback only (set users_file, or allow_anonymous: true, to listen on other addresses)')
+  } else {
+    logger.info('no users are configured: anonymous clients are allowed, on loopback only')
+  }
+  return settings.listeners.map((l) => isLoopback(l.host) ? l : { ...l, host: l.host.includes(':') ? '::1' : '127.0.0.1' })
 }

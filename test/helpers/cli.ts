@@ -8,11 +8,17 @@ const MOSQUITTO_HINT = 'apt-get install -y mosquitto-clients'
 
 /** Starts `signalbox run` on a free port and waits for the log line that names it. */
 export async function startRun (args: string[]): Promise<{ proc: Spawned, port: number }> {
-  const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--port', '0', ...args])
+  const { proc, ports } = await startRunWith(['--port', '0', ...args], 1)
+  return { proc, port: ports[0].port }
+}
+
+/** Starts `signalbox run ARGS` and waits until it logged `listeners` listening lines; returns them in order. */
+export async function startRunWith (args: string[], listeners: number): Promise<{ proc: Spawned, ports: Array<{ type: string, host: string, port: number }> }> {
+  const proc = spawnTracked(process.execPath, [cliPath(), 'run', ...args])
   const deadline = Date.now() + 10000
   while (Date.now() < deadline) {
-    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(proc.stderr())
-    if (m !== null) return { proc, port: Number(m[1]) }
+    const found = [...proc.stderr().matchAll(/listening on ([^ "]+):(\d+) \((\w+)\)/g)].map((m) => ({ host: m[1], port: Number(m[2]), type: m[3] }))
+    if (found.length >= listeners) return { proc, ports: found }
     if (proc.child.exitCode !== null) break
     await new Promise((resolve) => setTimeout(resolve, 20))
   }

@@ -7,6 +7,7 @@ import type { Sink } from '../../adapters/sink.js'
 import type { EmbeddedBroker } from '../../engine/broker.js'
 import type { RunSettings } from '../../engine/config.js'
 import type { Engine } from '../../engine/engine.js'
+import { DEFAULT_LIMITS } from '../../engine/limits.js'
 import type { Logger } from '../../engine/logger.js'
 import { startService, type Service } from '../../engine/service.js'
 import { formatProblem } from '../../rules/problems.js'
@@ -40,8 +41,8 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
   const loaded = loadRuleSet([rulesPath])
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
   const settings: RunSettings = {
-    host: '127.0.0.1',
-    port: 0,
+    listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+    limits: DEFAULT_LIMITS,
     rules: [rulesPath],
     maxHops: options.maxHops ?? 8,
     deadLetterPrefix: '$signalbox/dead-letter',

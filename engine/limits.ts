@@ -1,0 +1,84 @@
+/**
+ * Limits on what a client may send. Over a limit, a publish is refused and counted (the client
+ * stays connected), or, for JSON nested too deep, the rules that read it dead-letter the message.
+ */
+
+export interface Limits {
+  /** Largest payload a client may publish. */
+  maxPayloadBytes: number
+  /** Longest topic name, in characters. */
+  maxTopicLength: number
+  /** Most levels in a topic name or filter. */
+  maxTopicLevels: number
+  /** Deepest JSON nesting the engine decodes; deeper payloads are not parsed. */
+  maxJsonDepth: number
+  /** A subscriber that does not read for this long is disconnected, so it cannot stall others. */
+  clientDrainTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxPayloadBytes: 256 * 1024,
+  maxTopicLength: 1024,
+  maxTopicLevels: 32,
+  maxJsonDepth: 64,
+  clientDrainTimeoutMs: 5_000
+}
+
+/** aedes refuses (and disconnects) topics past this many levels whatever we set. */
+export const BROKER_MAX_TOPIC_LEVELS = 100
+
+export const limitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Limits on what clients may send.',
+  properties: {
+    max_payload_bytes: { type: 'integer', minimum: 1, maximum: 268435455, default: DEFAULT_LIMITS.maxPayloadBytes, description: 'Largest payload a client may publish; larger publishes are dropped and counted.' },
+    max_topic_length: { type: 'integer', minimum: 1, maximum: 65535, default: DEFAULT_LIMITS.maxTopicLength, description: 'Longest topic, in characters.' },
+    max_topic_levels: { type: 'integer', minimum: 1, maximum: BROKER_MAX_TOPIC_LEVELS, default: DEFAULT_LIMITS.maxTopicLevels, description: 'Most levels in a topic or filter.' },
+    max_json_depth: { type: 'integer', minimum: 1, maximum: 10000, default: DEFAULT_LIMITS.maxJsonDepth, description: 'Deepest JSON nesting the rules decode; a deeper payload is dead-lettered (PAYLOAD_TOO_DEEP) by rules that read it.' },
+    client_drain_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.clientDrainTimeoutMs, description: 'A subscriber that stops reading is disconnected after this long, so it cannot stall delivery to others.' }
+  }
+}
+
+export interface RawLimits {
+  max_payload_bytes?: number
+  max_topic_length?: number
+  max_topic_levels?: number
+  max_json_depth?: number
+  client_drain_timeout_ms?: number
+}
+
+export function limitsFrom (raw: RawLimits | undefined): Limits {
+  return {
+    maxPayloadBytes: raw?.max_payload_bytes ?? DEFAULT_LIMITS.maxPayloadBytes,
+    maxTopicLength: raw?.max_topic_length ?? DEFAULT_LIMITS.maxTopicLength,
+    maxTopicLevels: raw?.max_topic_levels ?? DEFAULT_LIMITS.maxTopicLevels,
+    maxJsonDepth: raw?.max_json_depth ?? DEFAULT_LIMITS.maxJsonDepth,
+    clientDrainTimeoutMs: raw?.client_drain_timeout_ms ?? DEFAULT_LIMITS.clientDrainTimeoutMs
+  }
+}
+
+/**
+ * Whether JSON text nests deeper than `max` ('[' and '{' outside strings). A scan, not a parse, so
+ * a 100,000-deep payload costs one pass and never reaches JSON.parse.
+ */
+export function jsonNestsDeeperThan (payload: Buffer, max: number): boolean {
+  // Nesting deeper than max needs more than 2 * max bytes.
+  if (payload.length <= 2 * max) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < payload.length; i++) {
+    const c = payload[i]
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}

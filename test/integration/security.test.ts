@@ -1,0 +1,199 @@
+// The embedded broker's security through `signalbox run --config`, with real clients: TLS (mosquitto_pub
+// --cafile and mqtt.js), mutual TLS, users and passwords (signalbox passwd), ACLs with %u, WebSocket,
+// the loopback-only default, and start-up errors for bad certificates.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { makeCertificates, type Certificates } from '../helpers/certs.js'
+import { startRunWith } from '../helpers/cli.js'
+import { Latch, until } from '../helpers/latch.js'
+import { cliPath, requireBinary, runCli } from '../helpers/process.js'
+import { tempDir } from '../helpers/signalbox.js'
+import { onTeardown } from '../helpers/teardown.js'
+
+const RULES = 'version: 1\nrules:\n  - name: echo\n    from: in/+id\n    to: [{ mqtt: "out/{id}" }]\n'
+
+/** Writes rules and a config file into a temporary directory; returns the config's path. */
+function configure (config: string): { dir: string, config: string } {
+  const dir = tempDir()
+  writeFileSync(join(dir, 'rules.yaml'), RULES)
+  writeFileSync(join(dir, 'signalbox.yaml'), `rules: [rules.yaml]\n${config}`)
+  return { dir, config: join(dir, 'signalbox.yaml') }
+}
+
+async function client (url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+  onTeardown(async () => await c.endAsync(true))
+  return c
+}
+
+/** The error a refused connection gives (mqtt.js rejects connectAsync with the CONNACK code). */
+async function refusal (url: string, options: IClientOptions = {}): Promise<Error & { code?: number }> {
+  try {
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+    await c.endAsync(true)
+  } catch (err) {
+    return err as Error & { code?: number }
+  }
+  throw new Error('the connection was accepted')
+}
+
+function collect (c: MqttClient): Latch<string> {
+  const got = new Latch<string>()
+  c.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
+  return got
+}
+
+function passwd (file: string, user: string, password: string): void {
+  const r = spawnSync(process.execPath, [cliPath(), 'passwd', file, user], { input: password + '\n', encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+}
+
+describe('security', function () {
+  this.timeout(60_000)
+  let certs: Certificates
+  let certDir: string
+  // Made once for the suite (openssl is slow), removed after it.
+  before(() => { certDir = mkdtempSync(join(tmpdir(), 'signalbox-certs-')); certs = makeCertificates(certDir) })
+  after(() => rmSync(certDir, { recursive: true, force: true }))
+
+  it('serves TLS: mosquitto_pub --cafile and mqtt.js connect, and rules run on what they publish', async () => {
+    requireBinary('mosquitto_pub', 'apt-get install -y mosquitto-clients')
+    const { config } = configure(`listeners:
+  - { type: tcp, port: 0 }
+  - { type: tls, port: 0, key: ${certs.serverKey}, cert: ${certs.serverCert} }
+`)
+    const { ports } = await startRunWith(['--config', config], 2)
+    const tls = ports.find((p) => p.type === 'tls')!
+    const plain = await client(`mqtt://127.0.0.1:${ports[0].port}`)
+    const got = collect(plain)
+    await plain.subscribeAsync('out/#', { qos: 1 })
+    const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(tls.port), '--cafile', certs.ca, '-t', 'in/1', '-m', 'over tls', '-q', '1'], { encoding: 'utf8', timeout: 10000 })
+    assert.equal(r.status, 0, r.stderr)
+    const secure = await client(`mqtts://127.0.0.1:${tls.port}`, { ca: readFileSync(certs.ca) })
+    await secure.publishAsync('in/2', 'mqtt.js over tls', { qos: 1 })
+    assert.deepEqual((await got.wait(2)).sort(), ['out/1 over tls', 'out/2 mqtt.js over tls'])
+    const untrusted = await refusal(`mqtts://127.0.0.1:${tls.port}`)
+    assert.match(untrusted.message, /self.signed|unable to verify|certificate/i)
+  })
+
+  it('with require_client_cert, accepts a client certificate the CA signed and refuses a client without one', async () => {
+    const { config } = configure(`listeners:
+  - { type: tls, port: 0, key: ${certs.serverKey}, cert: ${certs.serverCert}, ca: ${certs.ca}, require_client_cert: true }
+`)
+    const { ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtts://127.0.0.1:${ports[0].port}`
+    const ok = await client(url, { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) })
+    assert.equal(ok.connected, true)
+    const refused = await refusal(url, { ca: readFileSync(certs.ca) })
+    assert.ok(refused instanceof Error)
+  })
+
+  it('checks passwords set with signalbox passwd: good connects; wrong, unknown and anonymous get "not authorized" (5)', async () => {
+    const { dir, config } = configure('users_file: users.yaml\n')
+    const users = join(dir, 'users.yaml')
+    passwd(users, 'alice', 'correct horse')
+    const stored = readFileSync(users, 'utf8')
+    assert.match(stored, /alice: scrypt\$16384\$8\$1\$/)
+    assert.doesNotMatch(stored, /correct horse/)
+    const { proc, ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const ok = await client(url, { username: 'alice', password: 'correct horse' })
+    assert.equal(ok.connected, true)
+    for (const options of [{ username: 'alice', password: 'wrong' }, { username: 'mallory', password: 'x' }, {}]) {
+      assert.equal((await refusal(url, options)).code, 5, JSON.stringify(options))
+    }
+    await until(() => (proc.stderr().match(/connection refused/g) ?? []).length >= 3, 5000, 'refusals logged')
+    assert.doesNotMatch(proc.stderr(), /correct horse|"wrong"/, 'no password in the logs')
+    // The users file reloads when it changes: a new password works at once.
+    passwd(users, 'alice', 'new secret')
+    await until(() => proc.stderr().includes('"msg":"users reloaded"'), 10000, 'users reloaded')
+    assert.equal((await client(url, { username: 'alice', password: 'new secret' })).connected, true)
+    proc.child.kill('SIGTERM')
+    await proc.exited
+    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: { authFailures: number } }
+    assert.equal(stopped.access.authFailures, 3)
+  })
+
+  it('enforces ACLs with %u: own topics allowed; others\' refused on subscribe (0x80) and dropped on publish; a deny entry wins over a broad subscription', async () => {
+    const { dir, config } = configure(`users_file: users.yaml
+acl:
+  users:
+    bob:
+      - { deny: subscribe, topic: "devices/alice/secret" }
+  all:
+    - { allow: [publish, subscribe], topic: "devices/%u/#" }
+    - { allow: subscribe, topic: "devices/#" }
+`)
+    passwd(join(dir, 'users.yaml'), 'alice', 'a')
+    passwd(join(dir, 'users.yaml'), 'bob', 'b')
+    const { proc, ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const alice = await client(url, { username: 'alice', password: 'a' })
+    const bob = await client(url, { username: 'bob', password: 'b' })
+    const bobGot = collect(bob)
+    const granted = await bob.subscribeAsync('devices/#', { qos: 1 })
+    assert.deepEqual(granted.map((g) => g.qos), [1])
+    // A refused subscription is SUBACK 0x80, which mqtt.js reports as an error.
+    await assert.rejects(bob.subscribeAsync('out/#', { qos: 1 }), /Subscribe error/)
+    await alice.publishAsync('devices/alice/temp', '21', { qos: 1 })
+    await alice.publishAsync('devices/alice/secret', 'hidden', { qos: 1 })
+    await alice.publishAsync('devices/bob/temp', 'forged', { qos: 1 })
+    await bob.publishAsync('devices/bob/ping', 'pong', { qos: 1 })
+    assert.deepEqual(await bobGot.wait(2), ['devices/alice/temp 21', 'devices/bob/ping pong'])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(bobGot.items.length, 2, 'the secret and the forged message never arrive')
+    assert.equal(alice.connected, true, 'a denied publish does not disconnect')
+    proc.child.kill('SIGTERM')
+    await proc.exited
+    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    assert.equal(stopped.access.publishDenied, 1)
+    assert.equal(stopped.access.subscribeDenied, 1)
+    assert.equal(stopped.access.deliveryDenied, 1)
+  })
+
+  it('serves MQTT over WebSocket: a round trip through a rule', async () => {
+    const { config } = configure('listeners:\n  - { type: ws, port: 0 }\n')
+    const { ports } = await startRunWith(['--config', config], 1)
+    const ws = await client(`ws://127.0.0.1:${ports[0].port}/mqtt`)
+    const got = collect(ws)
+    await ws.subscribeAsync('out/#', { qos: 1 })
+    await ws.publishAsync('in/7', 'via websocket', { qos: 1 })
+    assert.deepEqual(await got.wait(1), ['out/7 via websocket'])
+  })
+
+  it('binds to loopback only without users or allow_anonymous, and says so', async () => {
+    const { config } = configure('listeners:\n  - { type: tcp, host: 0.0.0.0, port: 0 }\n')
+    const { proc, ports } = await startRunWith(['--config', config], 1)
+    assert.equal(ports[0].host, '127.0.0.1')
+    assert.match(proc.stderr(), /no users are configured and allow_anonymous is not true: listening on loopback only/)
+    assert.equal((await client(`mqtt://127.0.0.1:${ports[0].port}`)).connected, true)
+  })
+
+  it('stops at start with a clear message for a missing key file and for a certificate that does not match its key', () => {
+    const missing = configure(`listeners:\n  - { type: tls, port: 0, key: nope.key, cert: ${certs.serverCert} }\n`)
+    const r1 = runCli(['run', '--config', missing.config])
+    assert.equal(r1.status, 1)
+    assert.match(r1.stderr, new RegExp(`signalbox: tls listener on 127\\.0\\.0\\.1:0: cannot read key ${join(missing.dir, 'nope.key').replace(/[.]/g, '\\.')}: no such file`))
+    const mismatch = configure(`listeners:\n  - { type: tls, port: 0, key: ${certs.strayKey}, cert: ${certs.serverCert} }\n`)
+    const r2 = runCli(['run', '--config', mismatch.config])
+    assert.equal(r2.status, 1)
+    assert.match(r2.stderr, /signalbox: tls listener on 127\.0\.0\.1:0: the certificate .*server\.pem does not match the key .*stray\.key/)
+  })
+
+  it('signalbox passwd changes and deletes users, and refuses a bad user name', () => {
+    const file = join(tempDir(), 'users.yaml')
+    passwd(file, 'carol', 'one')
+    const first = readFileSync(file, 'utf8')
+    passwd(file, 'carol', 'two')
+    assert.notEqual(readFileSync(file, 'utf8'), first)
+    assert.equal(runCli(['passwd', '--delete', file, 'carol']).status, 0)
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /carol/)
+    const bad = spawnSync(process.execPath, [cliPath(), 'passwd', file, 'a/b'], { input: 'x\n', encoding: 'utf8' })
+    assert.equal(bad.status, 1)
+    assert.match(bad.stderr, /user name 'a\/b' must not be empty or hold whitespace, '\/', '\+' or '#'/)
+  })
+})
