@@ -31,10 +31,12 @@ export interface AccessCounters {
   payloadTooLarge: number
   topicTooLong: number
   topicTooDeep: number
+  /** Publishes dropped because the topic holds NUL. */
+  topicInvalid: number
 }
 
 export function createAccessCounters (): AccessCounters {
-  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0 }
+  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0 }
 }
 
 /** Why a publish is dropped, or undefined to let it through. */
@@ -85,6 +87,8 @@ export class AccessControl {
   /** Checks a client's publish; the broker drops (and acks) what this refuses, so the client stays connected. */
   checkPublish (client: Client, topic: string, payload: Buffer): PublishVerdict {
     const { limits, acl } = this.policy
+    // [MQTT-4.7.3-2] a topic name must not hold NUL.
+    if (topic.includes('\u0000')) return { counter: 'topicInvalid', reason: 'topic holds NUL' }
     if (payload.length > limits.maxPayloadBytes) return { counter: 'payloadTooLarge', reason: `payload of ${payload.length} bytes is over max_payload_bytes (${limits.maxPayloadBytes})` }
     if (topic.length > limits.maxTopicLength) return { counter: 'topicTooLong', reason: `topic of ${topic.length} characters is over max_topic_length (${limits.maxTopicLength})` }
     if (levelCount(topic) > limits.maxTopicLevels) return { counter: 'topicTooDeep', reason: `topic has more than max_topic_levels (${limits.maxTopicLevels}) levels` }

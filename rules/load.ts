@@ -1,5 +1,5 @@
 /** Reads a YAML file into a document that keeps positions, so every later problem can name file:line:col. */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
 import type { ProblemCode, RuleProblem, Severity } from './problems.js'
 
@@ -19,15 +19,20 @@ export type DataPath = ReadonlyArray<string | number>
 /** Parses YAML text; syntax errors come back as problems with positions. */
 export function parseSource (file: string, text: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const lines = text.split(/\r?\n/)
+  let doc: Document.Parsed
+  try {
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  } catch (err) {
+    return { ok: false, problems: [{ code: 'YAML_SYNTAX', severity: 'error', message: unreadable(err as Error), file, line: 1, col: 1, excerpt: lines[0] }] }
+  }
   const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
   if (doc.errors.length > 0) {
     return {
       ok: false,
       problems: doc.errors.map((e) => {
         const { line, col } = at(e.pos[0])
-        return { code: 'YAML_SYNTAX', severity: 'error', message: e.message, file, line, col, excerpt: lines[line - 1] }
+        return { code: 'YAML_SYNTAX', severity: 'error', message: /call stack/i.test(e.message) ? TOO_DEEP : e.message, file, line, col, excerpt: lines[line - 1] }
       })
     }
   }
@@ -38,16 +43,30 @@ export function parseSource (file: string, text: string): { ok: true, source: So
   } catch (err) {
     return {
       ok: false,
-      problems: [{ code: 'YAML_SYNTAX', severity: 'error', message: (err as Error).message, file, line: 1, col: 1, excerpt: lines[0] }]
+      problems: [{ code: 'YAML_SYNTAX', severity: 'error', message: unreadable(err as Error), file, line: 1, col: 1, excerpt: lines[0] }]
     }
   }
   return { ok: true, source: { file, text, doc, lineCounter, data } }
 }
 
+/** A parser failure in words: a stack overflow means nesting deeper than the YAML reader can follow. */
+function unreadable (err: Error): string {
+  return err instanceof RangeError ? TOO_DEEP : err.message
+}
+
+const TOO_DEEP = 'the YAML nests too deeply to read (expressions may nest at most 200 levels)'
+
+/** Rules and config files larger than this are refused before they are read. */
+export const MAX_SOURCE_BYTES = 10 * 1024 * 1024
+
 /** Reads and parses a file; an unreadable file is a problem, not an exception. */
 export function loadSource (file: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
   let text: string
   try {
+    const size = statSync(file).size
+    if (size > MAX_SOURCE_BYTES) {
+      return { ok: false, problems: [{ code: 'FILE_TOO_LARGE', severity: 'error', message: `the file is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is ${MAX_SOURCE_BYTES / 1024 / 1024} MB (split it into a directory of files)`, file, line: 1, col: 1 }] }
+    }
     text = readFileSync(file, 'utf8')
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message

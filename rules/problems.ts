@@ -4,6 +4,7 @@
 export type ProblemCode =
   | 'YAML_SYNTAX'
   | 'FILE_UNREADABLE'
+  | 'FILE_TOO_LARGE'
   | 'SCHEMA'
   | 'UNKNOWN_FIELD'
   | 'MISSING_FIELD'

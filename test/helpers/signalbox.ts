@@ -7,7 +7,7 @@ import type { Sink } from '../../adapters/sink.js'
 import type { EmbeddedBroker } from '../../engine/broker.js'
 import type { RunSettings } from '../../engine/config.js'
 import type { Engine } from '../../engine/engine.js'
-import { DEFAULT_LIMITS } from '../../engine/limits.js'
+import { DEFAULT_LIMITS, type Limits } from '../../engine/limits.js'
 import type { Logger } from '../../engine/logger.js'
 import { startService, type Service } from '../../engine/service.js'
 import { formatProblem } from '../../rules/problems.js'
@@ -31,7 +31,7 @@ export interface RunningSignalbox {
  * Writes `yaml` to a temporary rules file and serves it the way `signalbox run` does (sinks,
  * engine, embedded broker on an ephemeral port; with `watch`, hot reload); stopped at teardown.
  */
-export async function startSignalbox (yaml: string, options: { maxHops?: number, watch?: boolean, logger?: Logger, directory?: boolean } = {}): Promise<RunningSignalbox> {
+export async function startSignalbox (yaml: string, options: { maxHops?: number, watch?: boolean, logger?: Logger, directory?: boolean, limits?: Partial<Limits> } = {}): Promise<RunningSignalbox> {
   const dir = tempDir()
   // With `directory`, the rules path is a directory holding rules.yaml, so files can be added and removed.
   const rulesPath = options.directory === true ? join(dir, 'rules') : join(dir, 'rules.yaml')
@@ -42,7 +42,7 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
   const settings: RunSettings = {
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
-    limits: DEFAULT_LIMITS,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     rules: [rulesPath],
     maxHops: options.maxHops ?? 8,
     deadLetterPrefix: '$signalbox/dead-letter',

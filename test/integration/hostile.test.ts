@@ -1,0 +1,276 @@
+// The hostile-input catalogue: every item gets a clear error or a counted refusal, nothing crashes,
+// and (at run time) the next good message still flows. Rules-file items go through the loader
+// and `signalbox check`; message items through a real broker with real and raw MQTT clients.
+import assert from 'node:assert/strict'
+import { truncateSync, writeFileSync } from 'node:fs'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import mqttPacket from 'mqtt-packet'
+import type { MqttClient } from 'mqtt'
+import { loadConfig } from '../../engine/config.js'
+import { formatProblemShort } from '../../rules/problems.js'
+import { loadRuleSet } from '../../rules/ruleset.js'
+import { until } from '../helpers/latch.js'
+import { connect, subscribe } from '../helpers/mqtt.js'
+import { runCli } from '../helpers/process.js'
+import { startSignalbox, tempDir, type RunningSignalbox } from '../helpers/signalbox.js'
+import { onTeardown } from '../helpers/teardown.js'
+
+/** Loads one rules file's text; returns its problems as `line:col CODE message`. */
+function problemsOf (text: string): string[] {
+  const file = join(tempDir(), 'hostile.yaml')
+  writeFileSync(file, text)
+  const result = loadRuleSet([file])
+  const problems = result.ok ? result.warnings : result.problems
+  return problems.map((p) => `${formatProblemShort(p).slice(file.length + 1)} ${p.message}`)
+}
+
+const RULE = (body: string): string => `version: 1\nrules:\n  - name: r\n${body}`
+
+describe('hostile input: rules files', function () {
+  this.timeout(30_000)
+
+  it('malformed YAML: YAML_SYNTAX at the line and column', () => {
+    const [p] = problemsOf('version: 1\nrules:\n  - name: [unclosed\n')
+    assert.match(p, /^\d+:\d+ YAML_SYNTAX /)
+  })
+
+  it('a YAML bomb (billion laughs): refused, not expanded', () => {
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill('*' + String.fromCharCode(96 + i)).join(',')}]`)
+    const [p] = problemsOf(lines.join('\n') + '\n')
+    assert.match(p, /YAML_SYNTAX .*(alias|Excessive)/i)
+  })
+
+  it('a 50 MB rules file: FILE_TOO_LARGE, refused before it is read', () => {
+    const file = join(tempDir(), 'huge.yaml')
+    writeFileSync(file, '')
+    truncateSync(file, 50 * 1024 * 1024)
+    const r = runCli(['check', file])
+    assert.equal(r.status, 1)
+    assert.match(r.stdout, /huge\.yaml:1:1: error FILE_TOO_LARGE: the file is 50\.0 MB; the limit is 10 MB/)
+  })
+
+  it('unknown and misspelled keys: UNKNOWN_FIELD with a suggestion', () => {
+    const p = problemsOf(RULE('    form: a/b\n    to: [{ mqtt: x }]\n'))
+    assert.ok(p.some((l) => /^4:5 UNKNOWN_FIELD unknown field 'form' \(did you mean 'from'\?\)/.test(l)), p.join('\n'))
+  })
+
+  it('wrong types: WRONG_TYPE', () => {
+    const p = problemsOf(RULE('    from: [a, b]\n    to: x\n'))
+    assert.ok(p.some((l) => /^4:11 WRONG_TYPE rules\[0\]\.from must be a string, found a list/.test(l)), p.join('\n'))
+    assert.ok(p.some((l) => /^5:9 WRONG_TYPE rules\[0\]\.to must be a list/.test(l)), p.join('\n'))
+  })
+
+  for (const filter of ['a/#/b', '#/a', '', 'a+', 'a#']) {
+    it(`an invalid filter ${JSON.stringify(filter)}: BAD_FILTER`, () => {
+      const p = problemsOf(RULE(`    from: "${filter}"\n    to: [{ mqtt: x }]\n`))
+      assert.ok(p.some((l) => / BAD_FILTER /.test(l)), p.join('\n'))
+    })
+  }
+
+  it("'+a' in `from` is a named capture; as an ACL filter it is BAD_FILTER", () => {
+    assert.deepEqual(problemsOf(RULE('    from: "+a"\n    to: [{ mqtt: "x/{a}" }]\n')), [])
+    const config = join(tempDir(), 'signalbox.yaml')
+    writeFileSync(config, 'acl:\n  all:\n    - { allow: publish, topic: "+a" }\n')
+    const loaded = loadConfig(config)
+    assert.equal(loaded.ok, false)
+    if (!loaded.ok) assert.match(`${formatProblemShort(loaded.problems[0])} ${loaded.problems[0].message}`, /signalbox\.yaml:3:32 BAD_FILTER invalid ACL filter '\+a'/)
+  })
+
+  it('an unknown JsonLogic operator: UNKNOWN_OPERATOR with a suggestion', () => {
+    const p = problemsOf(RULE('    from: a/b\n    where: { "=>": [1, 2] }\n    to: [{ mqtt: x }]\n'))
+    assert.ok(p.some((l) => /UNKNOWN_OPERATOR unknown JsonLogic operator '=>' \(did you mean '>='\?\)/.test(l)), p.join('\n'))
+  })
+
+  it('JsonLogic nested 10,000 deep: a clear YAML_SYNTAX; 250 deep: BAD_EXPRESSION', () => {
+    const nest = (n: number): string => { let e = '1'; for (let i = 0; i < n; i++) e = `{ "!": [${e}] }`; return e }
+    const [deep] = problemsOf(RULE(`    from: a/b\n    where: ${nest(10_000)}\n    to: [{ mqtt: x }]\n`))
+    assert.match(deep, /YAML_SYNTAX the YAML nests too deeply to read/)
+    const p = problemsOf(RULE(`    from: a/b\n    where: ${nest(250)}\n    to: [{ mqtt: x }]\n`))
+    assert.ok(p.some((l) => / BAD_EXPRESSION /.test(l)), p.join('\n'))
+  })
+})
+
+const RULES = `version: 1
+rules:
+  - name: echo
+    from: in/+id
+    where: { "!=": [{ var: payload.v }, null] }
+    set: { v: { var: payload.v }, polluted: { var: payload.polluted } }
+    to: [{ mqtt: "out/{id}" }]
+  - name: by-field
+    from: route/+id
+    to: [{ mqtt: "routed/{payload.dest}" }]
+  - name: ping
+    from: loop/a/+n
+    to: [{ mqtt: "loop/b/{n}" }]
+  - name: pong
+    from: loop/b/+n
+    to: [{ mqtt: "loop/a/{n}" }]
+`
+
+interface Fixture {
+  sb: RunningSignalbox
+  pub: MqttClient
+  /** Sends a good message and waits for its output: the engine is still serving. */
+  probe: () => Promise<void>
+}
+
+let probes = 0
+
+async function fixture (limits: Record<string, number> = {}): Promise<Fixture> {
+  const sb = await startSignalbox(RULES, { limits })
+  const pub = await connect(sb.port)
+  const out = await subscribe(sb.port, ['out/#'])
+  return {
+    sb,
+    pub,
+    probe: async () => {
+      const n = ++probes
+      const client = await connect(sb.port)
+      await client.publishAsync(`in/probe${n}`, JSON.stringify({ v: n }), { qos: 1 })
+      await until(() => out.items.some((m) => m.topic === `out/probe${n}`), 5000, `probe ${n} through the engine`)
+    }
+  }
+}
+
+/** A raw TCP MQTT client, for packets mqtt.js will not send. */
+async function rawClient (port: number, clientId: string): Promise<Socket> {
+  const socket = tcpConnect(port, '127.0.0.1')
+  onTeardown(() => { socket.destroy() })
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  socket.on('error', () => {})
+  // Read and discard what the broker sends, so a close by the broker is seen.
+  socket.resume()
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 60 }))
+  return socket
+}
+
+/** A QoS 0 PUBLISH with the topic as raw bytes (which may be invalid UTF-8 or hold NUL). */
+function rawPublish (topic: Buffer, payload: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, payload])
+  const length: number[] = []
+  let n = body.length
+  do { let byte = n % 128; n = Math.floor(n / 128); if (n > 0) byte |= 0x80; length.push(byte) } while (n > 0)
+  return Buffer.concat([Buffer.from([0x30, ...length]), body])
+}
+
+describe('hostile input: messages', function () {
+  this.timeout(60_000)
+
+  it('a template value that would inject /, #, + or NUL into a topic: refused, dead-lettered, never published', async () => {
+    const f = await fixture()
+    const routed = await subscribe(f.sb.port, ['routed/#'])
+    const dead = await subscribe(f.sb.port, ['$signalbox/dead-letter/#'])
+    for (const dest of ['a/b', '#', '+', 'x\u0000y', 'fine']) await f.pub.publishAsync('route/1', JSON.stringify({ dest }), { qos: 1 })
+    const letters = await dead.wait(4)
+    assert.deepEqual(letters.map((l) => (JSON.parse(l.payload) as { code: string }).code), ['TOPIC_REFUSED', 'TOPIC_REFUSED', 'TOPIC_REFUSED', 'TOPIC_REFUSED'])
+    await routed.wait(1)
+    assert.deepEqual(routed.items.map((m) => m.topic), ['routed/fine'])
+    await f.probe()
+  })
+
+  it('non-JSON, empty, binary and truncated payloads: PAYLOAD_NOT_JSON dead letters that keep every byte', async () => {
+    const f = await fixture()
+    const dead = await subscribe(f.sb.port, ['$signalbox/dead-letter/#'])
+    const binary = Buffer.from([0xff, 0xfe, 0x00, 0x81])
+    for (const payload of [Buffer.from('hello'), Buffer.alloc(0), binary, Buffer.from('{"v": 1, "w": [')]) await f.pub.publishAsync('in/x', payload, { qos: 1 })
+    const letters = (await dead.wait(4)).map((l) => JSON.parse(l.payload) as { code: string, payload: string, encoding: string })
+    assert.deepEqual(letters.map((l) => l.code), Array(4).fill('PAYLOAD_NOT_JSON'))
+    assert.deepEqual(letters[2], { ...letters[2], payload: binary.toString('base64'), encoding: 'base64' })
+    assert.equal(f.sb.engine.ruleCountersFor('echo')!.errors, 4)
+    await f.probe()
+  })
+
+  it('a 10 MB payload: dropped at the broker (max_payload_bytes) and counted; the publisher stays connected', async () => {
+    const f = await fixture()
+    await f.pub.publishAsync('in/big', Buffer.alloc(10 * 1024 * 1024, 0x61), { qos: 1 })
+    assert.equal(f.sb.broker.access.counters.payloadTooLarge, 1)
+    assert.equal(f.sb.engine.ruleCountersFor('echo')?.matched ?? 0, 0)
+    assert.equal(f.pub.connected, true)
+    await f.pub.publishAsync('in/after', '{"v":"still here"}', { qos: 1 })
+    await f.probe()
+  })
+
+  it('a payload nested 100,000 deep: not parsed, PAYLOAD_TOO_DEEP', async () => {
+    const f = await fixture({ maxPayloadBytes: 1024 * 1024 })
+    const dead = await subscribe(f.sb.port, ['$signalbox/dead-letter/#'])
+    await f.pub.publishAsync('in/deep', '{"v":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', { qos: 1 })
+    const [letter] = await dead.wait(1)
+    assert.equal((JSON.parse(letter.payload) as { code: string }).code, 'PAYLOAD_TOO_DEEP')
+    await f.probe()
+  })
+
+  it('{"__proto__": {"polluted": true}}: plain data, no prototype is polluted', async () => {
+    const f = await fixture()
+    const out = await subscribe(f.sb.port, ['out/proto'])
+    await f.pub.publishAsync('in/proto', '{"v": 1, "__proto__": {"polluted": true}}', { qos: 1 })
+    const [m] = await out.wait(1)
+    assert.deepEqual(JSON.parse(m.payload), { v: 1, polluted: null })
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+    assert.equal((Object.prototype as Record<string, unknown>).polluted, undefined)
+    await f.probe()
+  })
+
+  it('a topic holding NUL (raw packet): dropped and counted', async () => {
+    const f = await fixture()
+    const raw = await rawClient(f.sb.port, 'raw-nul')
+    raw.write(rawPublish(Buffer.from('in/a\u0000b'), Buffer.from('{"v":1}')))
+    await until(() => f.sb.broker.access.counters.topicInvalid === 1, 5000, 'NUL topic refused')
+    await f.probe()
+  })
+
+  it('a topic of 1,000 levels: the broker closes that client; others are unaffected', async () => {
+    const f = await fixture()
+    const raw = await rawClient(f.sb.port, 'raw-levels')
+    const closed = new Promise((resolve) => raw.once('close', resolve))
+    raw.write(rawPublish(Buffer.from('in/' + 'x/'.repeat(999) + 'x'), Buffer.from('{"v":1}')))
+    await closed
+    assert.equal(f.sb.engine.ruleCountersFor('echo')?.matched ?? 0, 0)
+    await f.probe()
+  })
+
+  it('a topic of invalid UTF-8 (raw packet): no crash, no output on a surprising topic', async () => {
+    const f = await fixture()
+    const raw = await rawClient(f.sb.port, 'raw-utf8')
+    raw.write(rawPublish(Buffer.from([0x69, 0x6e, 0x2f, 0xc3, 0x28, 0xff]), Buffer.from('{"v":1}')))
+    await f.probe()
+    const received = f.sb.engine.counters.received
+    assert.ok(received >= 2)
+  })
+
+  it('a republish loop between two rules: stopped at max_hops and counted', async () => {
+    const f = await fixture()
+    await f.pub.publishAsync('loop/a/1', 'x', { qos: 1 })
+    await until(() => f.sb.engine.counters.hopLimit === 1, 5000, 'hop limit')
+    assert.equal(f.sb.engine.ruleCountersFor('ping')!.published + f.sb.engine.ruleCountersFor('pong')!.published, 8)
+    await f.probe()
+  })
+
+  it('a client that connects 1,000 times in a loop: every connection handled, nothing left behind', async () => {
+    const f = await fixture()
+    const before = f.sb.broker.aedes.connectedClients
+    for (let i = 0; i < 1000; i++) {
+      const socket = await rawClient(f.sb.port, 'flapper')
+      socket.destroy()
+    }
+    await until(() => f.sb.broker.aedes.connectedClients === before, 10_000, `connections closed (have ${f.sb.broker.aedes.connectedClients}, had ${before})`)
+    await f.probe()
+  })
+
+  it('a client that publishes and never reads: others keep receiving; it is cut off after client_drain_timeout_ms', async () => {
+    const f = await fixture({ clientDrainTimeoutMs: 1000 })
+    const watcher = await subscribe(f.sb.port, ['flood/#'])
+    const raw = await rawClient(f.sb.port, 'never-reads')
+    raw.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood/#', qos: 0 }] }))
+    // It stops reading: its socket buffers fill while it keeps publishing QoS 1 (whose PUBACKs it never reads).
+    raw.pause()
+    const chunk = Buffer.alloc(16 * 1024, 0x62)
+    for (let i = 0; i < 50; i++) raw.write(mqttPacket.generate({ cmd: 'publish', topic: `flood/raw${i}`, payload: chunk, qos: 1, messageId: i + 2, retain: false, dup: false }))
+    for (let i = 0; i < 1000; i++) f.pub.publish(`flood/${i}`, chunk)
+    await watcher.wait(1050, 30_000)
+    await until(() => (f.sb.broker.aedes as unknown as { clients: Record<string, unknown> }).clients['never-reads'] === undefined, 15_000, 'the client that never reads is disconnected')
+    await f.probe()
+  })
+})
