@@ -46,8 +46,6 @@ export type DropReason =
   /** Still queued when the drain at shutdown ran out of time, or sent after close. */
   | 'shutdown'
 
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'shutdown']
-
 /** Delivery accounting of one sink. */
 export interface SinkCounters {
   /** Messages handed to `send`. */

@@ -4,7 +4,7 @@
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import type { OutMessage } from '../adapters/sink.js'
-import { AccessControl, type AccessCounters, type AccessPolicy } from './access.js'
+import { AccessControl, type AccessPolicy } from './access.js'
 import { BROKER_MAX_TOPIC_LEVELS, DEFAULT_LIMITS } from './limits.js'
 import { startListeners, type BoundListener, type ListenerSettings } from './listeners.js'
 import type { Logger } from './logger.js'
@@ -44,10 +44,6 @@ export interface EmbeddedBroker {
   /** Publishes a derived message on the broker; it is routed again with its hop count. */
   publish: (out: OutMessage, done: (error?: Error) => void) => void
   close: () => Promise<void>
-}
-
-export function accessCounters (broker: EmbeddedBroker): AccessCounters {
-  return { ...broker.access.counters }
 }
 
 /** Starts aedes and its listeners; a taken port, a bad address or a bad certificate is a BrokerStartError with a plain message. */

@@ -52,6 +52,8 @@ interface ActiveRuleSet {
 interface ActiveRule {
   rule: CompiledRule
   counters: RuleCounters
+  /** The sink of each output (by index), looked up once per swap; undefined for mqtt outputs or a sink not running. */
+  sinks: Array<Sink | undefined>
 }
 
 export class Engine {
@@ -103,7 +105,7 @@ export class Engine {
     let levels: string[] | undefined
     let decoded: DecodedPayload | undefined
     for (let i = 0; i < matches.length; i++) {
-      const { rule, counters } = matches[i]
+      const { rule, counters, sinks } = matches[i]
       counters.matched++
       let params: Record<string, string> = {}
       if (rule.pattern.captures.length > 0) {
@@ -125,7 +127,7 @@ export class Engine {
         data.payload = decoded.value
       }
       try {
-        this.runRule(rule, counters, msg, data, active.sinks)
+        this.runRule(rule, counters, msg, data, sinks)
       } catch (err) {
         // A bug of ours, not the message's: count it and keep serving the other rules and messages.
         counters.errors++
@@ -134,7 +136,7 @@ export class Engine {
     }
   }
 
-  private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, sinks: SinkMap): void {
+  private runRule (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, sinks: Array<Sink | undefined>): void {
     let payload = msg.payload
     try {
       const observe = this.options.observe
@@ -156,19 +158,18 @@ export class Engine {
     for (let i = 0; i < rule.outputs.length; i++) {
       const output = rule.outputs[i]
       if (output.kind === 'mqtt') this.republish(rule, counters, msg, data, output, payload)
-      else this.toSink(rule, counters, msg, data, output, payload, sinks)
+      else this.toSink(rule, counters, msg, data, output, payload, sinks[i])
     }
   }
 
   /** Hands an output to its sink, which queues it and counts its delivery or drop from here on. */
-  private toSink (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledSinkOutput, payload: Buffer, sinks: SinkMap): void {
+  private toSink (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledSinkOutput, payload: Buffer, sink: Sink | undefined): void {
     const address = output.render(data)
     if (typeof address !== 'string') {
       counters.dropped++
       this.fail(rule, counters, msg, 'TOPIC_REFUSED', `output to sink '${output.sink}' (${output.template}) refused: ${address.refused}`)
       return
     }
-    const sink = sinks.get(output.sink)
     if (sink === undefined) {
       counters.dropped++
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `sink '${output.sink}' is not running`)
@@ -239,7 +240,7 @@ export class Engine {
     for (const rule of ruleSet.rules) {
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
-      router.add(rule.pattern.filter, { rule, counters })
+      router.add(rule.pattern.filter, { rule, counters, sinks: rule.outputs.map((o) => o.kind === 'sink' ? sinks.get(o.sink) : undefined) })
     }
     return { ruleSet, router, sinks }
   }

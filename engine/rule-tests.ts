@@ -2,11 +2,12 @@
  * Finds and reads rule test cases: `*.test.yaml` files (with the rules they test) and `tests:` in
  * rules files. Every problem in them is reported with file:line:col, like rules files.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { ValidateFunction } from 'ajv'
 import { loadSource, positionOf, problemAt, type DataPath, type SourceFile } from '../rules/load.js'
 import type { RuleProblem } from '../rules/problems.js'
+import { directoryOrFile } from '../rules/ruleset.js'
 import { buildTestFileSchema } from '../rules/test-schema.js'
 import { createValidator, validateSource } from '../rules/validate.js'
 
@@ -63,10 +64,8 @@ export function findSuites (paths: string[]): { suites: RuleTestSuite[], problem
   const suites: RuleTestSuite[] = []
   const problems: RuleProblem[] = []
   for (const path of paths) {
-    let isDirectory = false
-    try {
-      isDirectory = statSync(path).isDirectory()
-    } catch {
+    const isDirectory = directoryOrFile(path)
+    if (isDirectory === undefined) {
       problems.push({ code: 'FILE_UNREADABLE', severity: 'error', message: 'no such file or directory', file: path, line: 1, col: 1 })
       continue
     }

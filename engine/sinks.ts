@@ -33,8 +33,8 @@ export class SinkPool {
   }
 
   /**
-   * Starts the sinks that are new or changed and keeps the rest. Nothing is retired yet: call
-   * `commit(plan)` after the engine swapped to `plan.sinks`, or `abort(plan)` if it will not.
+   * Starts the sinks that are new or changed and keeps the rest; if one cannot start, the ones it
+   * started are closed and it throws. Nothing is retired yet: call `commit(plan)` after the swap.
    */
   async prepare (definitions: SinkDefinition[]): Promise<SinkPlan> {
     const plan: SinkPlan = { sinks: new Map(), started: [], kept: [], retired: [], fingerprints: new Map() }
@@ -78,11 +78,6 @@ export class SinkPool {
       await sink.close(drainMs)
       this.logger.info({ sink: sink.name, counters: sink.counters() }, 'sink retired')
     })).then(() => {})
-  }
-
-  /** Closes what a plan started; the running set is untouched. */
-  async abort (plan: SinkPlan): Promise<void> {
-    await Promise.all(plan.started.map(async (name) => await plan.sinks.get(name)!.close(0)))
   }
 
   /** Drains every running sink at once, each for up to `drainMs`; what is left is dropped and counted. */

@@ -21,18 +21,22 @@ export type RuleSetResult =
   | { ok: true, ruleSet: RuleSet, warnings: RuleProblem[] }
   | { ok: false, problems: RuleProblem[] }
 
+/** Whether a path is a directory: true, false, or undefined when it does not exist or cannot be read. */
+export function directoryOrFile (path: string): boolean | undefined {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return undefined
+  }
+}
+
 /** Expands directories into their *.yaml / *.yml files, sorted by name so the rule order is stable. */
 export function expandRulePaths (paths: string[]): { files: string[], problems: RuleProblem[] } {
   const files: string[] = []
   const problems: RuleProblem[] = []
   for (const path of paths) {
-    let isDirectory = false
-    try {
-      isDirectory = statSync(path).isDirectory()
-    } catch {
-      // Not there: loadSource reports it with the file name.
-    }
-    if (!isDirectory) { files.push(path); continue }
+    // Not there: loadSource reports it with the file name.
+    if (directoryOrFile(path) !== true) { files.push(path); continue }
     const found = readdirSync(path).filter((f) => /\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)).sort()
     if (found.length === 0) problems.push({ code: 'FILE_UNREADABLE', severity: 'error', message: 'directory holds no *.yaml or *.yml rules files', file: path, line: 1, col: 1 })
     for (const f of found) files.push(join(path, f))
