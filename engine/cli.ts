@@ -161,18 +161,30 @@ function testCommand (paths: string[], watch: boolean, io: CliIo): Promise<numbe
   if (!watch) return Promise.resolve(first.code)
   return new Promise((resolve) => {
     const logger = createLogger('warn')
-    let watcher = watchFiles(first.watched)
+    let watched = first.watched
+    let watcher = watchFiles(watched)
     function watchFiles (files: string[]): Watcher {
       return watchPaths(files, (path) => /\.ya?ml$/.test(path), (changed) => {
         io.out(`\n— ${new Date().toLocaleTimeString()}: ${changed.map((c) => relative(process.cwd(), c)).join(', ')} changed; running again\n`)
         const next = runOnce()
-        // A test file may name other rules now: follow what the suites use.
-        watcher.close().then(() => { watcher = watchFiles(next.watched) }, () => {})
+        if (sameMembers(next.watched, watched)) return
+        // A test file names other rules now: watch those, and drop the old watcher only once the new
+        // one has finished its scan, so no save falls in between.
+        watched = next.watched
+        const previous = watcher
+        watcher = watchFiles(watched)
+        watcher.ready.then(async () => { await previous.close() }, () => {})
       }, { logger })
     }
-    io.out('watching for changes (Ctrl-C to stop)\n')
+    // Say so only once the first scan is done: a save before that would not be seen.
+    watcher.ready.then(() => { io.out('watching for changes (Ctrl-C to stop)\n') }, () => {})
     waitForStopSignal().then(async () => { await watcher.close(); resolve(0) }, () => {})
   })
+}
+
+function sameMembers (a: string[], b: string[]): boolean {
+  const set = new Set(a)
+  return a.length === b.length && b.every((x) => set.has(x))
 }
 
 async function passwdCommand (file: string, user: string, remove: boolean, io: CliIo): Promise<number> {
