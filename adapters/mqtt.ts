@@ -3,11 +3,11 @@
  * message counts as delivered when the broker acknowledges it (at-least-once: a batch cut by a
  * disconnect is sent again); QoS 0 counts once written to the socket (at-most-once past that).
  */
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
+import { readPem } from './pem.js'
 
 const BATCH_TIMEOUT_MS = 30_000
 
@@ -56,9 +56,9 @@ class MqttSink extends QueuedSink {
     if (o.username !== undefined) options.username = o.username
     if (o.password !== undefined) options.password = o.password
     if (o.tls !== undefined) {
-      options.ca = readTls(o.tls.ca, 'tls.ca')
-      options.cert = readTls(o.tls.cert, 'tls.cert')
-      options.key = readTls(o.tls.key, 'tls.key')
+      options.ca = readPem(o.tls.ca, 'tls.ca')
+      options.cert = readPem(o.tls.cert, 'tls.cert')
+      options.key = readPem(o.tls.key, 'tls.key')
       options.rejectUnauthorized = o.tls.rejectUnauthorized
     }
     const client = connect(o.url, options)
@@ -103,15 +103,6 @@ function publish (client: MqttClient, d: Delivery): Promise<void> {
       else reject(err)
     })
   })
-}
-
-function readTls (path: string | undefined, what: string): Buffer | undefined {
-  if (path === undefined) return undefined
-  try {
-    return readFileSync(path)
-  } catch (err) {
-    throw new Error(`${what}: cannot read ${path}: ${(err as Error).message}`, { cause: err })
-  }
 }
 
 function validateMqtt (options: Record<string, unknown>): SinkOptionProblem[] {

@@ -5,11 +5,11 @@
  * message id so a retried duplicate is dropped by the stream's duplicate window.
  */
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { connect, ErrorCode, Events, headers, NatsError, type ConnectionOptions, type MsgHdrs, type NatsConnection } from 'nats'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
+import { readPem } from './pem.js'
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222'
 const FLUSH_TIMEOUT_MS = 5_000
@@ -140,9 +140,9 @@ class NatsSink extends QueuedSink {
     if (o.token !== undefined) options.token = o.token
     if (o.tls !== undefined) {
       options.tls = {
-        ca: readOption(o.tls.ca, 'tls.ca'),
-        cert: readOption(o.tls.cert, 'tls.cert'),
-        key: readOption(o.tls.key, 'tls.key')
+        ca: readPem(o.tls.ca, 'tls.ca'),
+        cert: readPem(o.tls.cert, 'tls.cert'),
+        key: readPem(o.tls.key, 'tls.key')
       }
     }
     return options
@@ -204,14 +204,6 @@ function resolvePath (base: string, path: string | undefined): string | undefine
 }
 
 /** Reads a TLS file at start; a missing file stops `signalbox run` with its name. */
-function readOption (path: string | undefined, what: string): string | undefined {
-  if (path === undefined) return undefined
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new Error(`${what}: cannot read ${path}: ${(err as Error).message}`, { cause: err })
-  }
-}
 
 async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined

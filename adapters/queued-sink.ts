@@ -36,6 +36,7 @@ export abstract class QueuedSink implements Sink {
   private items: Delivery[] = []
   private head = 0
   private state: SinkState = 'idle'
+  private stateSince = Date.now()
   private lastError: string | undefined
   private lastDrop: string | undefined
   private accepting = true
@@ -108,7 +109,7 @@ export abstract class QueuedSink implements Sink {
   }
 
   health (): SinkHealth {
-    const h: SinkHealth = { state: this.state, depth: this.depth(), capacity: this.capacity }
+    const h: SinkHealth = { state: this.state, since: this.stateSince, depth: this.depth(), capacity: this.capacity }
     if (this.lastError !== undefined) h.lastError = this.lastError
     if (this.lastDrop !== undefined) h.lastDrop = this.lastDrop
     return h
@@ -225,6 +226,7 @@ export abstract class QueuedSink implements Sink {
     if (this.state === state || this.state === 'closed') return
     const previous = this.state
     this.state = state
+    this.stateSince = Date.now()
     if (state === 'up') this.logger.info({ from: previous }, 'sink up')
     else if (state === 'down') this.logger.warn({ from: previous, err: this.lastError, depth: this.depth() }, 'sink down; queueing')
   }

@@ -66,6 +66,8 @@ export type SinkState = 'idle' | 'connecting' | 'up' | 'down' | 'closed'
 
 export interface SinkHealth {
   state: SinkState
+  /** When it entered this state (ms since epoch): readiness allows a sink down for a while. */
+  since: number
   /** Messages waiting in the queue (including a batch in flight). */
   depth: number
   capacity: number

@@ -20,7 +20,18 @@ const IN_FLIGHT = Symbol('signalbox.inFlight')
  */
 const DROPPED_TOPIC = '$signalbox/internal/dropped'
 
-type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean }
+/** Marks signalbox's own $SYS/signalbox reports: delivered to subscribers, not handed to the engine. */
+const INTERNAL = Symbol('signalbox.internal')
+
+type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean, [INTERNAL]?: boolean }
+
+/** Message counts of the broker itself. */
+export interface BrokerStats {
+  /** Publishes from clients that were let in (refused ones are counted by access control). */
+  messagesIn: number
+  /** Copies delivered to subscribers. */
+  messagesOut: number
+}
 
 /** How long a close waits for acknowledged publishes to reach the engine. */
 const CLOSE_SETTLE_MS = 2000
@@ -41,8 +52,11 @@ export interface EmbeddedBroker {
   listeners: BoundListener[]
   aedes: Aedes
   access: AccessControl
+  stats: BrokerStats
   /** Publishes a derived message on the broker; it is routed again with its hop count. */
   publish: (out: OutMessage, done: (error?: Error) => void) => void
+  /** Publishes a report of signalbox's own (under $SYS/signalbox/) to subscribers, past the engine. */
+  publishReport: (topic: string, payload: Buffer) => void
   close: () => Promise<void>
 }
 
@@ -55,6 +69,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   let closing = false
   let inFlight = 0
   let settled: (() => void) | undefined
+  const stats: BrokerStats = { messagesIn: 0, messagesOut: 0 }
   const aedes = await Aedes.createBroker({
     maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
     drainTimeout: policy.limits.clientDrainTimeoutMs,
@@ -82,11 +97,14 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     },
     authorizeForward (client, packet) {
       if (packet.topic === DROPPED_TOPIC) return null
-      return access.allowDelivery(client, packet.topic) ? packet : null
+      if (!access.allowDelivery(client, packet.topic)) return null
+      stats.messagesOut++
+      return packet
     },
     published (packet: HopPacket, client: Client | null, done: (error?: Error | null) => void) {
       try {
-        if (packet.topic !== DROPPED_TOPIC) {
+        if (client !== null && packet.topic !== DROPPED_TOPIC) stats.messagesIn++
+        if (packet.topic !== DROPPED_TOPIC && packet[INTERNAL] !== true) {
           options.onMessage({
             topic: packet.topic,
             payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
@@ -120,6 +138,11 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     listeners: listeners.bound,
     aedes,
     access,
+    stats,
+    publishReport (topic, payload) {
+      const packet = { cmd: 'publish', topic, payload, qos: 0, retain: true, dup: false, [INTERNAL]: true }
+      aedes.publish(packet as unknown as AedesPublishPacket, () => {})
+    },
     publish (out, done) {
       const packet = { cmd: 'publish', topic: out.topic, payload: out.payload, qos: out.qos, retain: out.retain, dup: false, [HOPS]: out.hops }
       aedes.publish(packet as unknown as AedesPublishPacket, (error?: Error) => done(error ?? undefined))

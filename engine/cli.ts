@@ -5,7 +5,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
 import { renderRuleSchema } from '../rules/schema.js'
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, loadConfig, type ConfigSettings, type RunSettings } from './config.js'
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, EMBEDDED_SOURCE, loadConfig, parseHostPort, sourceSettings,
+  type ConfigSettings, type RawSource, type RunSettings
+} from './config.js'
+import { sourceUrlProblem } from '../adapters/sources.js'
+import { DEFAULT_READY_GRACE_MS } from './readiness.js'
+import { DEFAULT_SYS_INTERVAL_S } from './sys-reports.js'
 import { DEFAULT_LIMITS } from './limits.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from './engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
@@ -29,6 +35,10 @@ interface RunFlags {
   /** False with --no-watch. */
   watch?: boolean
   allowAnonymous?: boolean
+  source?: string[]
+  share?: string
+  http?: { host: string, port: number }
+  sysInterval?: number
 }
 
 /** Output streams, replaceable in tests. */
@@ -64,6 +74,10 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
     .option('--no-watch', 'do not reload when rules files change (SIGHUP still reloads)')
     .option('--allow-anonymous', 'let clients connect without a user name on every address (without users, listeners otherwise bind to loopback only)')
+    .option('--source <url>', 'take messages from an MQTT 5 broker (mqtt://, mqtts://, ws://, wss://) or NATS (nats://) instead of the embedded broker; repeat for several; `embedded` keeps the embedded broker too', collectSource, [])
+    .option('--share <group>', 'split the load with other workers: $share/<group>/<filter> on MQTT, queue group <group> on NATS', parseShare)
+    .option('--http <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here (off by default)', parseHttp)
+    .option('--sys-interval <s>', `seconds between $SYS/signalbox/ reports on the embedded broker, 0 for none (default: ${DEFAULT_SYS_INTERVAL_S})`, parseSysInterval)
     .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
 
   program.command('check')
@@ -140,9 +154,11 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false })
   const { broker } = service
   logger.info({ rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, 'rules loaded')
-  for (const l of broker.listeners) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
+  for (const l of broker?.listeners ?? []) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
+  for (const s of service.sources) logger.info({ source: s.name, kind: s.kind, share: settings.sources[0]?.share, state: s.health().state }, `signalbox taking messages from ${s.name}${settings.sources[0]?.share === undefined ? '' : ` (share group ${settings.sources[0].share})`}`)
+  if (broker === undefined && (flags.host !== undefined || flags.port !== undefined)) logger.warn('--host/--port ignored: the embedded broker is off with --source (add --source embedded to keep it)')
   const signal = await waitForStopSignal()
-  logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the broker, then draining sinks')
+  logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the inputs, then draining sinks')
   await service.stop()
   logger.info(service.report(), 'stopped')
   return 0
@@ -243,7 +259,17 @@ function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunS
     throw new UsageError('--host and --port set the single TCP listener; the config file has listeners:, so set hosts and ports there')
   }
   const listeners = fromConfig.listeners ?? [{ type: 'tcp' as const, host: flags.host ?? fromConfig.host ?? DEFAULT_HOST, port: flags.port ?? fromConfig.port ?? DEFAULT_PORT }]
+  // Sources on the command line replace the config file's; either may list `embedded`.
+  const rawSources: RawSource[] = flags.source !== undefined && flags.source.length > 0 ? flags.source.map((url) => ({ url })) : (fromConfig.sources ?? [])
+  const share = flags.share ?? fromConfig.share
+  const external = sourceSettings(rawSources, share, process.cwd())
+  if (share !== undefined && external.length === 0) throw new UsageError('--share splits the load of external sources: give --source mqtt://… or nats://… too')
   return {
+    embedded: external.length === 0 || rawSources.some((r) => r.url === EMBEDDED_SOURCE),
+    sources: external,
+    http: flags.http ?? fromConfig.http,
+    sysIntervalS: flags.sysInterval ?? fromConfig.sysIntervalS ?? DEFAULT_SYS_INTERVAL_S,
+    readyGraceMs: fromConfig.readyGraceMs ?? DEFAULT_READY_GRACE_MS,
     listeners,
     allowAnonymous: flags.allowAnonymous === true ? true : fromConfig.allowAnonymous,
     usersFile: fromConfig.usersFile,
@@ -293,6 +319,31 @@ function parseHops (value: string): number {
 function parseDrainTimeout (value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 3_600_000) throw new InvalidArgumentError('the drain timeout is a whole number of milliseconds from 0 to 3600000.')
+  return n
+}
+
+function collectSource (value: string, previous: string[]): string[] {
+  if (value !== EMBEDDED_SOURCE) {
+    const why = sourceUrlProblem(value)
+    if (why !== undefined) throw new InvalidArgumentError(why + '.')
+  }
+  return [...previous, value]
+}
+
+function parseShare (value: string): string {
+  if (!/^[^/+#\s]+$/.test(value)) throw new InvalidArgumentError('a share group name cannot hold /, +, # or whitespace.')
+  return value
+}
+
+function parseHttp (value: string): { host: string, port: number } {
+  const parsed = parseHostPort(value)
+  if (parsed === undefined) throw new InvalidArgumentError('give host:port, e.g. 127.0.0.1:9100 (port 0 picks a free one).')
+  return parsed
+}
+
+function parseSysInterval (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 86_400) throw new InvalidArgumentError('a whole number of seconds from 0 (off) to 86400.')
   return n
 }
 

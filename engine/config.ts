@@ -9,6 +9,14 @@ import { Acl, aclSchema } from './acl.js'
 import { limitsFrom, limitsSchema, type Limits, type RawLimits } from './limits.js'
 import { listenerSchema, type ListenerSettings } from './listeners.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
+import { DEFAULT_READY_GRACE_MS } from './readiness.js'
+import { DEFAULT_SYS_INTERVAL_S } from './sys-reports.js'
+import { sourceUrlProblem } from '../adapters/sources.js'
+import type { SourceSettings } from '../adapters/source.js'
+
+function absolute (base: string, path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(base, path)
+}
 
 /** Settings for `signalbox run`, after defaults, the config file and flags are merged (flags win). */
 export interface RunSettings {
@@ -25,13 +33,79 @@ export interface RunSettings {
   usersFile?: string
   acl?: Acl
   limits: Limits
+  /** Run the embedded broker: always without sources, and with them only when `embedded` is listed. */
+  embedded: boolean
+  /** External brokers / NATS servers to take messages from (--source, `sources:`). */
+  sources: SourceSettings[]
+  /** The monitoring endpoint (--http, `http:`); off when undefined. */
+  http?: { host: string, port: number }
+  /** Seconds between $SYS/signalbox reports on the embedded broker; 0 turns them off. */
+  sysIntervalS: number
+  /** How long a sink or source may be down before /readyz says not ready. */
+  readyGraceMs: number
 }
 
 /** What the config file holds, before flags and defaults are merged in. */
-export interface ConfigSettings extends Partial<Omit<RunSettings, 'listeners'>> {
+export interface ConfigSettings extends Partial<Omit<RunSettings, 'listeners' | 'sources'>> {
   host?: string
   port?: number
   listeners?: ListenerSettings[]
+  /** Source URLs and their options, as written (`embedded` included). */
+  sources?: RawSource[]
+  share?: string
+}
+
+/** A source as the config file (or --source) gives it. */
+export interface RawSource {
+  url: string
+  client_id?: string
+  username?: string
+  password?: string
+  token?: string
+  qos?: 0 | 1 | 2
+  session_expiry?: number
+  tls?: { ca?: string, cert?: string, key?: string, reject_unauthorized?: boolean }
+}
+
+export const EMBEDDED_SOURCE = 'embedded'
+export const DEFAULT_SOURCE_QOS = 1
+
+/** Sources with defaults filled in and files made absolute; `embedded` is left out (it is RunSettings.embedded). */
+export function sourceSettings (raw: RawSource[], share: string | undefined, base: string): SourceSettings[] {
+  return raw.filter((r) => r.url !== EMBEDDED_SOURCE).map((r) => ({
+    url: r.url,
+    share,
+    clientId: r.client_id,
+    // Credentials may be in the URL (mqtt://user:pass@host); explicit options win.
+    username: r.username ?? urlPart(r.url, 'username'),
+    password: r.password ?? urlPart(r.url, 'password'),
+    token: r.token,
+    qos: r.qos ?? DEFAULT_SOURCE_QOS,
+    sessionExpiry: r.session_expiry ?? 0,
+    tls: r.tls === undefined
+      ? undefined
+      : {
+          ca: r.tls.ca === undefined ? undefined : resolve(base, r.tls.ca),
+          cert: r.tls.cert === undefined ? undefined : resolve(base, r.tls.cert),
+          key: r.tls.key === undefined ? undefined : resolve(base, r.tls.key),
+          rejectUnauthorized: r.tls.reject_unauthorized !== false
+        }
+  }))
+}
+
+function urlPart (url: string, part: 'username' | 'password'): string | undefined {
+  const value = new URL(url)[part]
+  return value === '' ? undefined : decodeURIComponent(value)
+}
+
+/** `host:port` (or `[v6]:port`, or `:port` for loopback) of --http. */
+export function parseHostPort (text: string): { host: string, port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text)
+  if (m === null) return undefined
+  const port = Number(m[3])
+  if (port > 65535) return undefined
+  const host = m[1] ?? m[2]
+  return { host: host === '' ? DEFAULT_HOST : host, port }
 }
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -61,7 +135,41 @@ export const configSchema = {
     max_hops: { type: 'integer', minimum: 1, maximum: 64, default: DEFAULT_MAX_HOPS, description: 'Republishes a message may pass through before it is dropped and counted.' },
     dead_letter_prefix: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]+$', default: DEFAULT_DEAD_LETTER_PREFIX, description: 'Dead letters go to <prefix>/<rule>.' },
     drain_timeout_ms: { type: 'integer', minimum: 0, maximum: 3600000, default: DEFAULT_DRAIN_TIMEOUT_MS, description: 'On SIGTERM/SIGINT, how long sinks may take to deliver what they hold; the rest is dropped and counted.' },
-    log_level: { enum: [...LOG_LEVELS], default: 'info', description: 'Log level.' }
+    log_level: { enum: [...LOG_LEVELS], default: 'info', description: 'Log level.' },
+    sources: {
+      type: 'array',
+      minItems: 1,
+      description: 'Take messages from these instead of (or, listing `embedded`, besides) the embedded broker.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['url'],
+        properties: {
+          url: { type: 'string', minLength: 1, description: 'mqtt://, mqtts://, ws://, wss:// (an MQTT 5 broker), nats://, or `embedded`.' },
+          client_id: { type: 'string', minLength: 1, description: 'MQTT client id (give each worker its own; needed for session_expiry) or NATS connection name.' },
+          username: { type: 'string', minLength: 1 },
+          password: { type: 'string' },
+          token: { type: 'string', minLength: 1, description: 'NATS token.' },
+          qos: { enum: [0, 1, 2], default: DEFAULT_SOURCE_QOS, description: 'MQTT: QoS of the subscriptions.' },
+          session_expiry: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'MQTT: seconds the broker keeps the session (and queues for it) after a disconnect; 0 starts clean.' },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'TLS: PEM files relative to the config file.',
+            properties: {
+              ca: { type: 'string', minLength: 1 },
+              cert: { type: 'string', minLength: 1 },
+              key: { type: 'string', minLength: 1 },
+              reject_unauthorized: { type: 'boolean', default: true }
+            }
+          }
+        }
+      }
+    },
+    share: { type: 'string', minLength: 1, pattern: '^[^/+#\\s]+$', description: 'Share group: MQTT sources subscribe $share/<share>/<filter>, NATS sources join this queue group, so workers split the load.' },
+    http: { type: 'string', minLength: 1, description: 'Serve /metrics, /healthz and /readyz on host:port.', examples: ['127.0.0.1:9100'] },
+    sys_interval: { type: 'integer', minimum: 0, maximum: 86400, default: DEFAULT_SYS_INTERVAL_S, description: 'Seconds between $SYS/signalbox/ reports on the embedded broker; 0: none.' },
+    ready_grace_ms: { type: 'integer', minimum: 0, maximum: 86400000, default: DEFAULT_READY_GRACE_MS, description: 'How long a sink or source may be down (retrying) before /readyz reports not ready.' }
   }
 }
 
@@ -88,6 +196,11 @@ interface RawConfig {
   dead_letter_prefix?: string
   drain_timeout_ms?: number
   log_level?: LogLevel
+  sources?: RawSource[]
+  share?: string
+  http?: string
+  sys_interval?: number
+  ready_grace_ms?: number
 }
 
 let validator: ValidateFunction | undefined
@@ -133,5 +246,23 @@ export function loadConfig (file: string): { ok: true, settings: ConfigSettings 
   if (raw.dead_letter_prefix !== undefined) settings.deadLetterPrefix = raw.dead_letter_prefix
   if (raw.drain_timeout_ms !== undefined) settings.drainTimeoutMs = raw.drain_timeout_ms
   if (raw.log_level !== undefined) settings.logLevel = raw.log_level
+  if (raw.sources !== undefined) {
+    for (const [i, source] of raw.sources.entries()) {
+      const why = source.url === EMBEDDED_SOURCE ? undefined : sourceUrlProblem(source.url)
+      if (why !== undefined) return { ok: false, problems: [problemAt(loaded.source, ['sources', i, 'url'], 'BAD_VALUE', why)] }
+    }
+    // TLS paths are relative to the config file: make them absolute now.
+    settings.sources = raw.sources.map((r) => r.tls === undefined
+      ? r
+      : { ...r, tls: { ...r.tls, ca: absolute(base, r.tls.ca), cert: absolute(base, r.tls.cert), key: absolute(base, r.tls.key) } })
+  }
+  if (raw.share !== undefined) settings.share = raw.share
+  if (raw.http !== undefined) {
+    const http = parseHostPort(raw.http)
+    if (http === undefined) return { ok: false, problems: [problemAt(loaded.source, ['http'], 'BAD_VALUE', `'${raw.http}' is not host:port (e.g. 127.0.0.1:9100)`)] }
+    settings.http = http
+  }
+  if (raw.sys_interval !== undefined) settings.sysIntervalS = raw.sys_interval
+  if (raw.ready_grace_ms !== undefined) settings.readyGraceMs = raw.ready_grace_ms
   return { ok: true, settings }
 }

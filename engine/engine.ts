@@ -104,8 +104,10 @@ export class Engine {
     const meta: MessageMeta = { clientId: msg.clientId, qos: msg.qos, retain: msg.retain, receivedAt: this.now(), hops: msg.hops }
     let levels: string[] | undefined
     let decoded: DecodedPayload | undefined
+    const via = msg.via
     for (let i = 0; i < matches.length; i++) {
       const { rule, counters, sinks } = matches[i]
+      if (via !== undefined && !via.includes(rule.pattern.filter)) continue
       counters.matched++
       let params: Record<string, string> = {}
       if (rule.pattern.captures.length > 0) {
@@ -197,7 +199,8 @@ export class Engine {
     }
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address: topic, outcome: 'published' })
     const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops, rule: rule.name }
-    this.options.publish(out, (error) => {
+    const publish = msg.publish ?? this.options.publish
+    publish(out, (error) => {
       if (error === undefined) { counters.published++; return }
       counters.dropped++
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `broker refused the publish to '${topic}': ${error.message}`)
@@ -222,7 +225,8 @@ export class Engine {
       ...describePayload(msg.payload)
     }
     const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops, rule: rule.name }
-    this.options.publish(out, (error) => {
+    const publish = msg.publish ?? this.options.publish
+    publish(out, (error) => {
       if (error === undefined) { this.counters.deadLettered++; return }
       this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')
     })

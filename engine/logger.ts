@@ -1,10 +1,16 @@
-/** Structured logs (pino): JSON lines on stderr, so stdout stays free for command output. */
+/**
+ * Structured logs (pino) on stderr, so stdout stays free for command output: JSON lines for log
+ * collectors, or readable lines (pino-pretty) when stderr is a terminal and a person is watching.
+ */
 import { pino, type Logger as PinoLogger } from 'pino'
+import { PinoPretty } from 'pino-pretty'
 
 export type Logger = PinoLogger
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
-export function createLogger (level: LogLevel = 'info'): Logger {
-  return pino({ level, base: { name: 'signalbox' } }, pino.destination({ fd: 2, sync: true }))
+export function createLogger (level: LogLevel = 'info', pretty = process.stderr.isTTY === true && process.env.SIGNALBOX_LOG_FORMAT !== 'json'): Logger {
+  const options = { level, base: { name: 'signalbox' } }
+  if (pretty) return pino(options, PinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }))
+  return pino(options, pino.destination({ fd: 2, sync: true }))
 }

@@ -1,4 +1,5 @@
 /** A message as the engine sees it, and its payload decoded at most once. */
+import type { Publish } from '../adapters/sink.js'
 import { jsonNestsDeeperThan } from './limits.js'
 
 /** One message from the broker. */
@@ -10,6 +11,13 @@ export interface InboundMessage {
   clientId: string | null
   /** Rules this message has passed through already: 0 for a client's publish. */
   hops: number
+  /**
+   * The subscription filters an external source received it through: only rules with one of these
+   * filters run, so overlapping filters never run a rule twice. Undefined: every matching rule runs.
+   */
+  via?: readonly string[]
+  /** Where its derived messages and dead letters go (its source); default: the embedded broker. */
+  publish?: Publish
 }
 
 /** A decoded payload: JSON when it parses, otherwise its UTF-8 text. */

@@ -92,6 +92,6 @@ class RecordingSink implements Sink {
 
   async flush (): Promise<boolean> { return true }
   async close (): Promise<void> {}
-  health (): SinkHealth { return { state: 'up', depth: 0, capacity: Infinity } }
+  health (): SinkHealth { return { state: 'up', since: 0, depth: 0, capacity: Infinity } }
   counters (): SinkCounters { return { ...this.count, dropped: { ...this.count.dropped } } }
 }

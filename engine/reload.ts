@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { formatProblem } from '../rules/problems.js'
-import { loadRuleSet } from '../rules/ruleset.js'
+import { loadRuleSet, type RuleSet } from '../rules/ruleset.js'
 import type { Engine } from './engine.js'
 import type { Logger } from './logger.js'
 import type { SinkPool } from './sinks.js'
@@ -27,6 +27,8 @@ export interface ReloaderOptions {
   logger: Logger
   /** How long a removed or replaced sink may take to deliver what it holds. */
   drainTimeoutMs: number
+  /** Called right after a new rule set is swapped in (external sources follow its filters). */
+  onSwap?: (ruleSet: RuleSet) => void
 }
 
 export class Reloader {
@@ -75,6 +77,7 @@ export class Reloader {
       return
     }
     engine.swap(loaded.ruleSet, plan.sinks)
+    this.options.onSwap?.(loaded.ruleSet)
     const retiring = pool.commit(plan, this.options.drainTimeoutMs)
     this.retiring.add(retiring)
     retiring.catch((err: Error) => logger.warn({ err: err.message }, 'retiring a sink failed')).finally(() => this.retiring.delete(retiring))

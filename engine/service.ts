@@ -1,33 +1,65 @@
 /**
- * `signalbox run` as one object: sinks, engine, embedded broker, hot reload and the file watcher,
- * started in that order and stopped in the reverse one (the broker first, so nothing new arrives
- * while the sinks drain).
+ * `signalbox run` as one object: sinks, engine, embedded broker and/or external sources, hot
+ * reload, the file watchers and the monitoring endpoint, started in that order and stopped inputs
+ * first (nothing new arrives while the sinks drain).
  */
 import type { Sink } from '../adapters/sink.js'
 import type { RuleSet } from '../rules/ruleset.js'
-import { startBroker, type EmbeddedBroker } from './broker.js'
+import { performance } from 'node:perf_hooks'
+import { createSource } from '../adapters/sources.js'
+import type { Source, SourceCounters, SourceHealth } from '../adapters/source.js'
+import { startBroker, type BrokerStats, type EmbeddedBroker } from './broker.js'
 import type { RunSettings } from './config.js'
 import { Engine } from './engine.js'
-import { SinkStartError, UsageError } from './errors.js'
+import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
+import { startHttp, type HttpEndpoint } from './http.js'
+import type { InboundMessage } from './message.js'
+import type { EngineCounters, RuleCounters } from './metrics.js'
+import { createMetrics, type Metrics } from './prometheus.js'
+import { readiness, type Readiness } from './readiness.js'
+import { startSysReports } from './sys-reports.js'
 import { formatProblem } from '../rules/problems.js'
 import type { AccessCounters, AccessPolicy } from './access.js'
 import { isLoopback, type ListenerSettings } from './listeners.js'
 import { UserStore } from './users.js'
 import type { Logger } from './logger.js'
-import { Reloader } from './reload.js'
+import { Reloader, type ReloadStats } from './reload.js'
 import { SinkPool, type SinkReport } from './sinks.js'
 import { isRulesFile, watchPaths, type Watcher } from './watch.js'
 
 export interface Service {
-  broker: EmbeddedBroker
+  /** The embedded broker; undefined when every message comes from external sources. */
+  broker: EmbeddedBroker | undefined
+  /** External sources (--source), in the order given. */
+  sources: Source[]
   engine: Engine
   reloader: Reloader
+  /** The monitoring endpoint, with --http. */
+  http: HttpEndpoint | undefined
   /** The running sinks, by name (changes with reloads). */
   sinks: () => Map<string, Sink>
-  /** Counters of the engine, every rule and every running sink. */
-  report: () => ReturnType<Engine['snapshot']> & { access: AccessCounters, sinks: Record<string, SinkReport>, reloads: Reloader['stats'] }
-  /** Closes the broker, stops watching, drains the sinks for up to drainTimeoutMs. */
+  /** Counters of the engine, every rule, every running sink and source, the broker and reloads. */
+  report: () => ServiceReport
+  readiness: () => Readiness
+  /** Closes the broker and sources, stops watching, drains the sinks for up to drainTimeoutMs. */
   stop: () => Promise<void>
+}
+
+export interface SourceReport {
+  kind: string
+  counters: SourceCounters
+  health: SourceHealth
+}
+
+export interface ServiceReport {
+  engine: EngineCounters
+  rules: Record<string, RuleCounters>
+  /** Embedded broker only. */
+  broker?: BrokerStats & { clients: number }
+  access?: AccessCounters
+  sinks: Record<string, SinkReport>
+  sources: Record<string, SourceReport>
+  reloads: ReloadStats
 }
 
 export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean }): Promise<Service> {
@@ -42,24 +74,88 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   // The engine publishes through the broker, and the broker feeds the engine: the holder breaks the cycle.
   const holder: { broker?: EmbeddedBroker } = {}
   const engine = new Engine(ruleSet, {
-    publish: (out, done) => { if (holder.broker === undefined) done(new Error('broker not started')); else holder.broker.publish(out, done) },
+    publish: (out, done) => { if (holder.broker === undefined) done(new Error('no embedded broker (messages come from sources)')); else holder.broker.publish(out, done) },
     logger,
     maxHops: settings.maxHops,
     deadLetterPrefix: settings.deadLetterPrefix,
     maxJsonDepth: settings.limits.maxJsonDepth
   }, plan.sinks)
-  let broker: EmbeddedBroker
-  let users: UserStore | undefined
-  try {
-    users = loadUsers(settings.usersFile)
-    const access: AccessPolicy = { users, allowAnonymous: settings.allowAnonymous ?? users === undefined, acl: settings.acl, limits: settings.limits }
-    broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage: (msg) => engine.handle(msg), access, logger })
-  } catch (err) {
-    await pool.closeAll(0)
-    throw err
+  let metrics: Metrics | undefined
+  const onMessage = (msg: InboundMessage): void => {
+    if (metrics === undefined) { engine.handle(msg); return }
+    const started = performance.now()
+    engine.handle(msg)
+    metrics.observeProcessing((performance.now() - started) / 1000)
   }
-  holder.broker = broker
-  const reloader = new Reloader({ paths: settings.rules, engine, pool, logger, drainTimeoutMs: settings.drainTimeoutMs })
+
+  let broker: EmbeddedBroker | undefined
+  let users: UserStore | undefined
+  const sources: Source[] = []
+  let http: HttpEndpoint | undefined
+  const closeStarted = async (): Promise<void> => {
+    await http?.close()
+    await Promise.all(sources.map(async (s) => await s.close()))
+    await broker?.close()
+    await pool.closeAll(0)
+  }
+  try {
+    if (settings.embedded) {
+      users = loadUsers(settings.usersFile)
+      const access: AccessPolicy = { users, allowAnonymous: settings.allowAnonymous ?? users === undefined, acl: settings.acl, limits: settings.limits }
+      broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage, access, logger })
+      holder.broker = broker
+    }
+    for (const sourceSettings of settings.sources) {
+      const source = createSource(sourceSettings, { logger, onMessage })
+      sources.push(source)
+      await source.start()
+      await source.follow(filtersOf(ruleSet))
+    }
+  } catch (err) {
+    await closeStarted()
+    if (err instanceof BrokerStartError || err instanceof UsageError) throw err
+    throw new UsageError((err as Error).message, { cause: err })
+  }
+  const reloader = new Reloader({
+    paths: settings.rules,
+    engine,
+    pool,
+    logger,
+    drainTimeoutMs: settings.drainTimeoutMs,
+    onSwap: (next) => {
+      const filters = filtersOf(next)
+      for (const source of sources) source.follow(filters).catch(() => {})
+    }
+  })
+  let stopping: Promise<void> | undefined
+  const report = (): ServiceReport => {
+    const r: ServiceReport = {
+      ...engine.snapshot(),
+      sinks: pool.report(),
+      sources: Object.fromEntries(sources.map((s) => [s.name, { kind: s.kind, counters: s.counters(), health: s.health() }])),
+      reloads: { ...reloader.stats }
+    }
+    if (broker !== undefined) {
+      r.broker = { clients: broker.aedes.connectedClients, ...broker.stats }
+      r.access = { ...broker.access.counters }
+    }
+    return r
+  }
+  const ready = (): Readiness => readiness(report(), { stopping: stopping !== undefined, graceMs: settings.readyGraceMs, now: Date.now() })
+  if (settings.http !== undefined) {
+    metrics = createMetrics(report)
+    try {
+      http = await startHttp(settings.http.host, settings.http.port, { registry: metrics.registry, readiness: ready, logger })
+    } catch (err) {
+      await closeStarted()
+      throw new UsageError(`cannot serve --http on ${settings.http.host}:${settings.http.port}: ${(err as Error).message}`, { cause: err })
+    }
+    logger.info({ url: `http://${hostForUrl(http.host)}:${http.port}`, endpoints: ['/metrics', '/healthz', '/readyz'] }, 'monitoring endpoint listening')
+  }
+  const sysReports = broker !== undefined && settings.sysIntervalS > 0
+    ? startSysReports(report, (topic, payload) => broker?.publishReport(topic, payload), settings.sysIntervalS)
+    : undefined
+
   let watcher: Watcher | undefined
   if (options.watch) {
     watcher = watchPaths(settings.rules, isRulesFile, (changed) => { reloader.reload(`changed: ${changed.join(', ')}`).catch(() => {}) }, { logger })
@@ -78,25 +174,40 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   const onHangup = (): void => { reloader.reload('SIGHUP').catch(() => {}) }
   process.on('SIGHUP', onHangup)
 
-  let stopping: Promise<void> | undefined
   return {
     broker,
+    sources,
     engine,
     reloader,
+    http,
     sinks: () => pool.sinks,
-    report: () => ({ ...engine.snapshot(), access: { ...broker.access.counters }, sinks: pool.report(), reloads: { ...reloader.stats } }),
+    report,
+    readiness: ready,
     stop: () => {
       stopping ??= (async () => {
         process.off('SIGHUP', onHangup)
+        sysReports?.stop()
         await watcher?.close()
         await usersWatcher?.close()
-        await broker.close()
+        // Inputs first (nothing new arrives), then what is in flight, then the sinks drain.
+        await Promise.all(sources.map(async (s) => await s.close()))
+        await broker?.close()
         await reloader.settle()
         await pool.closeAll(settings.drainTimeoutMs)
+        await http?.close()
       })()
       return stopping
     }
   }
+}
+
+/** The distinct MQTT filters of a rule set: what an external source subscribes to. */
+function filtersOf (ruleSet: RuleSet): string[] {
+  return [...new Set(ruleSet.rules.map((r) => r.pattern.filter))]
+}
+
+function hostForUrl (host: string): string {
+  return host.includes(':') ? `[${host}]` : host
 }
 
 function loadUsers (file: string | undefined): UserStore | undefined {

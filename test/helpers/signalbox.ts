@@ -31,7 +31,7 @@ export interface RunningSignalbox {
  * Writes `yaml` to a temporary rules file and serves it the way `signalbox run` does (sinks,
  * engine, embedded broker on an ephemeral port; with `watch`, hot reload); stopped at teardown.
  */
-export async function startSignalbox (yaml: string, options: { maxHops?: number, watch?: boolean, logger?: Logger, directory?: boolean, limits?: Partial<Limits> } = {}): Promise<RunningSignalbox> {
+export async function startSignalbox (yaml: string, options: { maxHops?: number, watch?: boolean, logger?: Logger, directory?: boolean, limits?: Partial<Limits>, settings?: Partial<RunSettings> } = {}): Promise<RunningSignalbox> {
   const dir = tempDir()
   // With `directory`, the rules path is a directory holding rules.yaml, so files can be added and removed.
   const rulesPath = options.directory === true ? join(dir, 'rules') : join(dir, 'rules.yaml')
@@ -47,14 +47,21 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
     maxHops: options.maxHops ?? 8,
     deadLetterPrefix: '$signalbox/dead-letter',
     drainTimeoutMs: 1000,
-    logLevel: 'silent'
+    logLevel: 'silent',
+    embedded: true,
+    sources: [],
+    sysIntervalS: 0,
+    readyGraceMs: 30_000,
+    ...options.settings
   }
   const service = await startService(settings, loaded.ruleSet, options.logger ?? pino({ level: 'silent' }), { watch: options.watch === true })
   onTeardown(async () => await service.stop())
+  const broker = service.broker
+  if (broker === undefined) throw new Error('startSignalbox serves the embedded broker: do not turn it off')
   return {
-    port: service.broker.port,
+    port: broker.port,
     engine: service.engine,
-    broker: service.broker,
+    broker,
     get sinks () { return service.sinks() },
     service,
     file,

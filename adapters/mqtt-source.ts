@@ -1,0 +1,191 @@
+/**
+ * An existing MQTT broker as the source (MQTT 5, mqtt.js). Each distinct rule filter is one
+ * subscription (`$share/GROUP/filter` with a share group) carrying its own subscription
+ * identifier: a message that matches two overlapping filters arrives once per subscription, maybe
+ * at two workers, and each copy runs only the rules of the filter it came through, so every rule
+ * sees every message once. Derived messages go back to the broker with the hop count in a user property.
+ *
+ * QoS 1 (the default): the broker's copy is acknowledged after the engine has handled it, so a
+ * worker that dies loses at most what it had received and not yet acknowledged; with
+ * `session_expiry` and a fixed client id, the broker keeps those and resends them when it returns.
+ */
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import type { OutMessage } from './sink.js'
+import {
+  createSourceCounters, HOPS_PROPERTY, parseHops, redactUrl,
+  type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
+} from './source.js'
+import { readPem } from './pem.js'
+
+/** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
+const MAX_SUBSCRIPTION_ID = 268_435_455
+
+export class MqttSource implements Source {
+  readonly kind = 'mqtt'
+  readonly name: string
+  private client: MqttClient | undefined
+  private state: SourceState = 'connecting'
+  private since = Date.now()
+  private lastError: string | undefined
+  private readonly stats: SourceCounters = createSourceCounters()
+  /** Filter → subscription identifier, and back. */
+  private readonly ids = new Map<string, number>()
+  private readonly filters = new Map<number, string>()
+  private nextId = 1
+  /** Serialises subscription changes: a reload during a reconnect must not interleave with it. */
+  private changes: Promise<void> = Promise.resolve()
+
+  constructor (private readonly settings: SourceSettings, private readonly context: SourceContext) {
+    this.name = redactUrl(settings.url)
+  }
+
+  async start (): Promise<void> {
+    const s = this.settings
+    const options: IClientOptions = {
+      protocolVersion: 5,
+      clientId: s.clientId ?? `signalbox-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      clean: s.sessionExpiry === 0,
+      properties: s.sessionExpiry > 0 ? { sessionExpiryInterval: s.sessionExpiry } : undefined,
+      reconnectPeriod: 1_000,
+      connectTimeout: 5_000,
+      // Derived messages while the broker is away are refused and counted, not piled up unbounded.
+      queueQoSZero: false,
+      // Subscriptions are ours to restore (with their identifiers) on every connect.
+      resubscribe: false
+    }
+    if (s.username !== undefined) options.username = s.username
+    if (s.password !== undefined) options.password = s.password
+    if (s.tls !== undefined) {
+      options.ca = readPem(s.tls.ca, 'tls.ca')
+      options.cert = readPem(s.tls.cert, 'tls.cert')
+      options.key = readPem(s.tls.key, 'tls.key')
+      options.rejectUnauthorized = s.tls.rejectUnauthorized
+    }
+    const client = connect(s.url, options)
+    this.client = client
+    client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet))
+    client.on('connect', (connack) => {
+      this.setState('up')
+      // A kept session still holds our subscriptions; otherwise make them again.
+      if (connack.sessionPresent !== true) this.queue(async () => { await this.subscribe([...this.ids.keys()]) })
+    })
+    client.on('close', () => { if (this.state === 'up') this.setState('down', `connection to ${this.name} closed`) })
+    client.on('offline', () => { if (this.state !== 'closed') this.setState('down', this.lastError ?? `${this.name} is unreachable`) })
+    client.on('error', (err) => { this.lastError = `${this.name}: ${err.message}`; if (this.state !== 'up') this.setState('down', this.lastError) })
+    await new Promise<void>((resolve) => {
+      const settle = (): void => { client.off('connect', settle); client.off('error', settle); client.off('offline', settle); resolve() }
+      client.once('connect', settle).once('error', settle).once('offline', settle)
+    })
+  }
+
+  follow (filters: string[]): Promise<void> {
+    return this.queue(async () => {
+      const wanted = new Set(filters)
+      const added = filters.filter((f) => !this.ids.has(f))
+      const removed = [...this.ids.keys()].filter((f) => !wanted.has(f))
+      for (const f of added) {
+        const id = this.nextId
+        this.nextId = this.nextId >= MAX_SUBSCRIPTION_ID ? 1 : this.nextId + 1
+        this.ids.set(f, id)
+        this.filters.set(id, f)
+      }
+      if (this.client?.connected === true) {
+        await this.subscribe(added)
+        if (removed.length > 0) await this.client.unsubscribeAsync(removed.map((f) => this.subscriptionTopic(f)))
+      }
+      for (const f of removed) {
+        this.filters.delete(this.ids.get(f)!)
+        this.ids.delete(f)
+      }
+      if (added.length > 0 || removed.length > 0) this.context.logger.info({ source: this.name, added, removed, share: this.settings.share }, 'source subscriptions changed')
+    })
+  }
+
+  publish = (out: OutMessage, done: (error?: Error) => void): void => {
+    const client = this.client
+    if (client === undefined || !client.connected) {
+      this.stats.publishFailed++
+      done(new Error(`${this.name} is not connected`))
+      return
+    }
+    const properties = { userProperties: { [HOPS_PROPERTY]: String(out.hops) } }
+    client.publish(out.topic, out.payload, { qos: out.qos, retain: out.retain, properties }, (err) => {
+      if (err === undefined || err === null) { this.stats.published++; done(); return }
+      this.stats.publishFailed++
+      done(err)
+    })
+  }
+
+  health (): SourceHealth {
+    return { state: this.state, since: this.since, lastError: this.lastError, subscriptions: this.ids.size }
+  }
+
+  counters (): SourceCounters {
+    return { ...this.stats }
+  }
+
+  async close (): Promise<void> {
+    this.setState('closed')
+    await this.changes
+    const client = this.client
+    this.client = undefined
+    // Not forced: QoS 1/2 publishes in flight (derived messages) finish first.
+    if (client !== undefined) await client.endAsync()
+  }
+
+  private receive (topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (this.state === 'closed') return
+    const properties = packet.properties
+    const via = viaFilters(properties?.subscriptionIdentifier, this.filters)
+    const hops = parseHops(properties?.userProperties?.[HOPS_PROPERTY])
+    this.stats.received++
+    this.context.onMessage({ topic, payload, qos: packet.qos, retain: packet.retain, clientId: null, hops, via, publish: this.publish })
+  }
+
+  private async subscribe (filters: string[]): Promise<void> {
+    const client = this.client
+    if (client === undefined || filters.length === 0 || !client.connected) return
+    // One SUBSCRIBE per filter: a subscription identifier belongs to a whole SUBSCRIBE packet.
+    const granted = await Promise.all(filters.map(async (f) => await client.subscribeAsync(this.subscriptionTopic(f), {
+      qos: this.settings.qos,
+      properties: { subscriptionIdentifier: this.ids.get(f) }
+    })))
+    const refused = granted.flat().filter((g) => g.qos >= 0x80).map((g) => g.topic)
+    if (refused.length > 0) {
+      this.lastError = `${this.name} refused the subscriptions ${refused.join(', ')}`
+      this.context.logger.error({ source: this.name, refused }, 'source refused subscriptions: those rules get no messages')
+    }
+  }
+
+  private subscriptionTopic (filter: string): string {
+    return this.settings.share === undefined ? filter : `$share/${this.settings.share}/${filter}`
+  }
+
+  private queue (change: () => Promise<void>): Promise<void> {
+    const next = this.changes.then(change, change)
+    this.changes = next.catch((err: Error) => { this.context.logger.warn({ source: this.name, err: err.message }, 'subscription change failed') })
+    return next
+  }
+
+  private setState (state: SourceState, reason?: string): void {
+    if (this.state === state || this.state === 'closed') return
+    const previous = this.state
+    this.state = state
+    this.since = Date.now()
+    if (reason !== undefined) this.lastError = reason
+    if (state === 'up') this.context.logger.info({ source: this.name, from: previous }, 'source connected')
+    else if (state === 'down') this.context.logger.warn({ source: this.name, from: previous, err: reason }, 'source disconnected; reconnecting')
+  }
+}
+
+/** The filters a message came through, from its subscription identifier(s); undefined when the broker sent none. */
+function viaFilters (ids: number | number[] | undefined, filters: ReadonlyMap<number, string>): string[] | undefined {
+  if (ids === undefined) return undefined
+  const list = typeof ids === 'number' ? [ids] : ids
+  const via: string[] = []
+  for (const id of list) {
+    const f = filters.get(id)
+    if (f !== undefined) via.push(f)
+  }
+  return via
+}

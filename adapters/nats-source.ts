@@ -1,0 +1,188 @@
+/**
+ * NATS as the source. Each rule filter becomes subjects (`/` → `.`, `+` → `*`, `#` → `>` plus the
+ * parent subject, since MQTT's `a/#` matches `a`), subscribed in a queue group with --share so N
+ * workers split the load. A message's topic is its subject with `.` → `/`. Derived messages go back
+ * as subjects made the same way, with the hop count in the Signalbox-Hops header (the NATS sink
+ * sends it too, so chains through NATS stop at max_hops as they do on the embedded broker).
+ *
+ * Core NATS is at-most-once: what a killed worker had received and not yet handled is lost.
+ */
+import { connect, Events, headers, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats'
+import type { OutMessage } from './sink.js'
+import {
+  createSourceCounters, HOPS_HEADER, parseHops, redactUrl,
+  type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
+} from './source.js'
+import { readPem } from './pem.js'
+
+/** How long start() waits for the first connection before the service goes on (it keeps dialling). */
+const FIRST_CONNECT_WAIT_MS = 2_000
+
+export class NatsSource implements Source {
+  readonly kind = 'nats'
+  readonly name: string
+  private nc: NatsConnection | undefined
+  private state: SourceState = 'connecting'
+  private since = Date.now()
+  private lastError: string | undefined
+  private readonly stats: SourceCounters = createSourceCounters()
+  /** Filter → its subscriptions (one or two subjects). */
+  private readonly subscriptions = new Map<string, Subscription[]>()
+  private wanted: string[] = []
+
+  constructor (private readonly settings: SourceSettings, private readonly context: SourceContext) {
+    this.name = redactUrl(settings.url)
+  }
+
+  async start (): Promise<void> {
+    const s = this.settings
+    const options: ConnectionOptions = {
+      servers: [s.url],
+      name: s.clientId ?? `signalbox-${process.pid}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      pingInterval: 10_000
+    }
+    if (s.username !== undefined) { options.user = s.username; options.pass = s.password }
+    if (s.token !== undefined) options.token = s.token
+    if (s.tls !== undefined) options.tls = { ca: readPem(s.tls.ca, 'tls.ca'), cert: readPem(s.tls.cert, 'tls.cert'), key: readPem(s.tls.key, 'tls.key') }
+    const connecting = connect(options).then((nc) => {
+      if (this.state === 'closed') { nc.close().catch(() => {}); return }
+      this.nc = nc
+      this.setState('up')
+      this.apply()
+      this.watch(nc).catch(() => {})
+    }, (err: Error) => { this.setState('down', `cannot connect to ${this.name}: ${err.message}`) })
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([connecting, new Promise<void>((resolve) => { timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS) })])
+    clearTimeout(timer)
+    if (this.state === 'connecting') this.setState('down', `no connection to ${this.name} yet; still trying`)
+  }
+
+  async follow (filters: string[]): Promise<void> {
+    this.wanted = [...new Set(filters)]
+    this.apply()
+  }
+
+  publish = (out: OutMessage, done: (error?: Error) => void): void => {
+    const nc = this.nc
+    const subject = topicToSubjectOrUndefined(out.topic)
+    if (nc === undefined || nc.isClosed() || this.state !== 'up') {
+      this.stats.publishFailed++
+      done(new Error(`${this.name} is not connected`))
+      return
+    }
+    if (subject === undefined) {
+      this.stats.publishFailed++
+      done(new Error(`topic '${out.topic}' has no NATS subject (a level is empty or holds '.', '*', '>' or whitespace)`))
+      return
+    }
+    const h = headers()
+    h.set(HOPS_HEADER, String(out.hops))
+    try {
+      nc.publish(subject, out.payload, { headers: h })
+      this.stats.published++
+      done()
+    } catch (err) {
+      this.stats.publishFailed++
+      done(err as Error)
+    }
+  }
+
+  health (): SourceHealth {
+    return { state: this.state, since: this.since, lastError: this.lastError, subscriptions: this.subscriptions.size }
+  }
+
+  counters (): SourceCounters {
+    return { ...this.stats }
+  }
+
+  async close (): Promise<void> {
+    this.setState('closed')
+    const nc = this.nc
+    this.nc = undefined
+    // drain: stop taking messages, finish handling those received, flush what was published.
+    if (nc !== undefined && !nc.isClosed()) await nc.drain().catch(() => {})
+  }
+
+  /** Brings the subscriptions in line with the wanted filters (nats.js keeps them across reconnects). */
+  private apply (): void {
+    const nc = this.nc
+    if (nc === undefined || this.state === 'closed') return
+    const wanted = new Set(this.wanted)
+    const added: string[] = []
+    const removed: string[] = []
+    for (const [filter, subs] of this.subscriptions) {
+      if (wanted.has(filter)) continue
+      for (const sub of subs) sub.unsubscribe()
+      this.subscriptions.delete(filter)
+      removed.push(filter)
+    }
+    for (const filter of this.wanted) {
+      if (this.subscriptions.has(filter)) continue
+      const subjects = filterToSubjects(filter)
+      if (subjects === undefined) {
+        this.context.logger.error({ source: this.name, filter }, 'rule filter has no NATS subject (a level holds \'.\', \'*\', \'>\' or whitespace, or is empty): those rules get no messages from NATS')
+        this.subscriptions.set(filter, [])
+        continue
+      }
+      const via = [filter]
+      this.subscriptions.set(filter, subjects.map((subject) => nc.subscribe(subject, {
+        queue: this.settings.share,
+        callback: (err, msg) => { if (err === null) this.receive(msg, via) }
+      })))
+      added.push(filter)
+    }
+    if (added.length > 0 || removed.length > 0) this.context.logger.info({ source: this.name, added, removed, queue: this.settings.share }, 'source subscriptions changed')
+  }
+
+  private receive (msg: Msg, via: string[]): void {
+    if (this.state === 'closed') return
+    this.stats.received++
+    const hops = msg.headers === undefined ? 0 : parseHops(msg.headers.get(HOPS_HEADER))
+    this.context.onMessage({ topic: msg.subject.split('.').join('/'), payload: Buffer.from(msg.data), qos: 0, retain: false, clientId: null, hops, via, publish: this.publish })
+  }
+
+  private async watch (nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === Events.Disconnect) this.setState('down', `disconnected from ${this.name}`)
+      else if (status.type === Events.Reconnect) this.setState('up')
+    }
+  }
+
+  private setState (state: SourceState, reason?: string): void {
+    if (this.state === state || this.state === 'closed') return
+    const previous = this.state
+    this.state = state
+    this.since = Date.now()
+    if (reason !== undefined) this.lastError = reason
+    if (state === 'up') this.context.logger.info({ source: this.name, from: previous }, 'source connected')
+    else if (state === 'down') this.context.logger.warn({ source: this.name, from: previous, err: reason }, 'source disconnected; reconnecting')
+  }
+}
+
+const BAD_TOKEN = /[.*>\s]/
+
+/** The subjects an MQTT filter covers, or undefined when a level cannot be a subject token. */
+export function filterToSubjects (filter: string): string[] | undefined {
+  const levels = filter.split('/')
+  const tokens: string[] = []
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i]
+    if (level === '#') {
+      // MQTT's '#' also matches the parent level: 'a/#' matches 'a' (and '#' alone matches everything).
+      return tokens.length === 0 ? ['>'] : [tokens.join('.'), [...tokens, '>'].join('.')]
+    }
+    if (level === '+') { tokens.push('*'); continue }
+    if (level === '' || BAD_TOKEN.test(level)) return undefined
+    tokens.push(level)
+  }
+  return [tokens.join('.')]
+}
+
+function topicToSubjectOrUndefined (topic: string): string | undefined {
+  const levels = topic.split('/')
+  for (const level of levels) if (level === '' || BAD_TOKEN.test(level)) return undefined
+  return levels.join('.')
+}

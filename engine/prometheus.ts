@@ -1,0 +1,137 @@
+/**
+ * Prometheus metrics (prom-client). The engine's own counters are plain numbers bumped on the hot
+ * path; this registry reads them only when scraped, so metrics cost nothing per message except the
+ * processing-time histogram.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { ServiceReport } from './service.js'
+
+export interface Metrics {
+  registry: Registry
+  /** Time one message spent in the engine: routing, where, set and handing every output on. */
+  observeProcessing: (seconds: number) => void
+}
+
+/** Buckets from 5 µs to 100 ms: a rule takes microseconds; the tail is what matters. */
+const PROCESSING_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1]
+
+type Collect<L extends string> = (set: (labels: Partial<Record<L, string>>, value: number) => void, report: ServiceReport) => void
+
+export function createMetrics (report: () => ServiceReport): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'signalbox_' })
+  // One report per scrape, shared by every metric's collect.
+  let cached: { at: number, report: ServiceReport } | undefined
+  const current = (): ServiceReport => {
+    const now = Date.now()
+    if (cached === undefined || now - cached.at > 100) cached = { at: now, report: report() }
+    return cached.report
+  }
+
+  const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: Collect<L>): void => {
+    // eslint-disable-next-line no-new -- registered with the registry, which owns it
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect () {
+        this.reset()
+        fill((labels, value) => { this.inc(labels as never, value) }, current())
+      }
+    })
+  }
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: Collect<L>): void => {
+    // eslint-disable-next-line no-new -- registered with the registry, which owns it
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect () {
+        this.reset()
+        fill((labels, value) => { this.set(labels as never, value) }, current())
+      }
+    })
+  }
+
+  const ruleCounter = (noun: keyof ServiceReport['rules'][string], help: string): void => {
+    counter(`signalbox_rule_${noun}_total`, help, ['rule'], (set, r) => {
+      for (const [rule, c] of Object.entries(r.rules)) set({ rule }, c[noun])
+    })
+  }
+  ruleCounter('matched', 'Messages whose topic matched the rule\'s filter.')
+  ruleCounter('passed', 'Matched messages that passed the rule\'s where.')
+  ruleCounter('filtered', 'Matched messages the rule\'s where rejected.')
+  ruleCounter('errors', 'Messages the rule could not handle (not JSON, expression error, refused address); each is dead-lettered unless on_error: drop.')
+  ruleCounter('published', 'Outputs published on the broker or handed to a sink.')
+  ruleCounter('dropped', 'Outputs not published: refused address, hop limit, broker refusal, sink not running.')
+
+  counter('signalbox_messages_received_total', 'Messages the engine received.', [], (set, r) => { set({}, r.engine.received) })
+  counter('signalbox_messages_unmatched_total', 'Received messages no rule matched.', [], (set, r) => { set({}, r.engine.unmatched) })
+  counter('signalbox_dead_letters_total', 'Dead letters published.', [], (set, r) => { set({}, r.engine.deadLettered) })
+  counter('signalbox_hop_limit_total', 'Outputs dropped at max_hops (rules that loop).', [], (set, r) => { set({}, r.engine.hopLimit) })
+
+  const sinkCounter = (noun: 'queued' | 'delivered' | 'retried' | 'failures', help: string): void => {
+    counter(`signalbox_sink_${noun}_total`, help, ['sink', 'type'], (set, r) => {
+      for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.counters[noun])
+    })
+  }
+  sinkCounter('queued', 'Messages the sink took into its queue.')
+  sinkCounter('delivered', 'Messages the sink delivered (acknowledged where the transport acknowledges).')
+  sinkCounter('retried', 'Messages sent again after a failed attempt.')
+  sinkCounter('failures', 'Failed delivery attempts.')
+  counter('signalbox_sink_dropped_total', 'Messages the sink dropped, by reason (queue_full, rejected, shutdown).', ['sink', 'type', 'reason'], (set, r) => {
+    for (const [sink, s] of Object.entries(r.sinks)) {
+      for (const [reason, n] of Object.entries(s.counters.dropped)) set({ sink, type: s.type, reason }, n)
+    }
+  })
+  gauge('signalbox_sink_queue_depth', 'Messages waiting in the sink\'s queue.', ['sink', 'type'], (set, r) => {
+    for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.health.depth)
+  })
+  gauge('signalbox_sink_queue_capacity', 'Size of the sink\'s queue (queue_size).', ['sink', 'type'], (set, r) => {
+    for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.health.capacity)
+  })
+  gauge('signalbox_sink_up', '1 while the sink is connected (or its file open), else 0.', ['sink', 'type'], (set, r) => {
+    for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.health.state === 'up' ? 1 : 0)
+  })
+
+  gauge('signalbox_broker_clients', 'Clients connected to the embedded broker.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.clients) })
+  counter('signalbox_broker_messages_in_total', 'Publishes the embedded broker took from clients.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesIn) })
+  counter('signalbox_broker_messages_out_total', 'Messages the embedded broker delivered to subscribers.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesOut) })
+  counter('signalbox_broker_refused_total', 'Connections and messages the embedded broker refused, by reason.', ['reason'], (set, r) => {
+    if (r.access === undefined) return
+    for (const [reason, n] of Object.entries(r.access)) set({ reason: snakeCase(reason) }, n)
+  })
+
+  counter('signalbox_source_received_total', 'Messages taken from an external source.', ['source'], (set, r) => {
+    for (const [source, s] of Object.entries(r.sources)) set({ source }, s.counters.received)
+  })
+  counter('signalbox_source_published_total', 'Derived messages sent back to an external source.', ['source'], (set, r) => {
+    for (const [source, s] of Object.entries(r.sources)) set({ source }, s.counters.published)
+  })
+  counter('signalbox_source_publish_failed_total', 'Derived messages an external source could not take.', ['source'], (set, r) => {
+    for (const [source, s] of Object.entries(r.sources)) set({ source }, s.counters.publishFailed)
+  })
+  gauge('signalbox_source_up', '1 while connected to the external source, else 0.', ['source'], (set, r) => {
+    for (const [source, s] of Object.entries(r.sources)) set({ source }, s.health.state === 'up' ? 1 : 0)
+  })
+
+  counter('signalbox_reloads_total', 'Rule reloads, by result.', ['result'], (set, r) => {
+    set({ result: 'success' }, r.reloads.successes)
+    set({ result: 'failure' }, r.reloads.failures)
+  })
+  gauge('signalbox_rules', 'Rules loaded.', [], (set, r) => { set({}, Object.keys(r.rules).length) })
+
+  const processing = new Histogram({
+    name: 'signalbox_message_processing_seconds',
+    help: 'Time from the broker (or source) handing a message to the engine until every rule matched and every output was handed on.',
+    buckets: PROCESSING_BUCKETS,
+    registers: [registry]
+  })
+  return { registry, observeProcessing: (seconds) => { processing.observe(seconds) } }
+}
+
+function snakeCase (name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+}
