@@ -80,7 +80,8 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     deadLetterPrefix: settings.deadLetterPrefix,
     maxJsonDepth: settings.limits.maxJsonDepth
   }, plan.sinks)
-  let metrics: Metrics | undefined
+  // Made before any input starts, so every message is timed; it reads the report only when scraped.
+  const metrics: Metrics | undefined = settings.http === undefined ? undefined : createMetrics(() => report())
   const onMessage = (msg: InboundMessage): void => {
     if (metrics === undefined) { engine.handle(msg); return }
     const started = performance.now()
@@ -142,8 +143,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     return r
   }
   const ready = (): Readiness => readiness(report(), { stopping: stopping !== undefined, graceMs: settings.readyGraceMs, now: Date.now() })
-  if (settings.http !== undefined) {
-    metrics = createMetrics(report)
+  if (settings.http !== undefined && metrics !== undefined) {
     try {
       http = await startHttp(settings.http.host, settings.http.port, { registry: metrics.registry, readiness: ready, logger })
     } catch (err) {

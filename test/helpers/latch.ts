@@ -22,10 +22,10 @@ export class Latch<T> {
   }
 }
 
-/** Polls a condition until it holds; for counters that have no event of their own. */
-export async function until (condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+/** Polls a condition (maybe async, e.g. an HTTP request) until it holds; for counters that have no event of their own. */
+export async function until (condition: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
