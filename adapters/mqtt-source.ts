@@ -15,6 +15,7 @@ import {
   createSourceCounters, HOPS_PROPERTY, parseHops, redactUrl,
   type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
 } from './source.js'
+import { topicMatches } from '../rules/pattern.js'
 import { readPem } from './pem.js'
 
 /** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
@@ -32,6 +33,8 @@ export class MqttSource implements Source {
   private readonly ids = new Map<string, number>()
   private readonly filters = new Map<number, string>()
   private nextId = 1
+  /** Identifiers of filters this process unsubscribed: a late copy through one runs no rule. */
+  private readonly retired = new Set<number>()
   /** Serialises subscription changes: a reload during a reconnect must not interleave with it. */
   private changes: Promise<void> = Promise.resolve()
 
@@ -66,8 +69,8 @@ export class MqttSource implements Source {
     client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet))
     client.on('connect', (connack) => {
       this.setState('up')
-      // A kept session still holds our subscriptions; otherwise make them again.
-      if (connack.sessionPresent !== true) this.queue(async () => { await this.subscribe([...this.ids.keys()]) })
+      // Subscribe again even when the broker kept the session: our identifiers may be new (a restarted worker).
+      this.queue(async () => { await this.subscribe([...this.ids.keys()]) })
     })
     client.on('close', () => { if (this.state === 'up') this.setState('down', `connection to ${this.name} closed`) })
     client.on('offline', () => { if (this.state !== 'closed') this.setState('down', this.lastError ?? `${this.name} is unreachable`) })
@@ -94,7 +97,9 @@ export class MqttSource implements Source {
         if (removed.length > 0) await this.client.unsubscribeAsync(removed.map((f) => this.subscriptionTopic(f)))
       }
       for (const f of removed) {
-        this.filters.delete(this.ids.get(f)!)
+        const id = this.ids.get(f)!
+        this.filters.delete(id)
+        this.retired.add(id)
         this.ids.delete(f)
       }
       if (added.length > 0 || removed.length > 0) this.context.logger.info({ source: this.name, added, removed, share: this.settings.share }, 'source subscriptions changed')
@@ -136,7 +141,7 @@ export class MqttSource implements Source {
   private receive (topic: string, payload: Buffer, packet: IPublishPacket): void {
     if (this.state === 'closed') return
     const properties = packet.properties
-    const via = viaFilters(properties?.subscriptionIdentifier, this.filters)
+    const via = viaFilters(topic, properties?.subscriptionIdentifier, this.filters, this.retired)
     const hops = parseHops(properties?.userProperties?.[HOPS_PROPERTY])
     this.stats.received++
     this.context.onMessage({ topic, payload, qos: packet.qos, retain: packet.retain, clientId: null, hops, via, publish: this.publish })
@@ -178,14 +183,20 @@ export class MqttSource implements Source {
   }
 }
 
-/** The filters a message came through, from its subscription identifier(s); undefined when the broker sent none. */
-function viaFilters (ids: number | number[] | undefined, filters: ReadonlyMap<number, string>): string[] | undefined {
+/**
+ * The filters a message came through, from its subscription identifier(s). Undefined (every
+ * matching rule runs) when the broker sent none, or one this process did not give to a filter
+ * matching the topic: a kept session's queue, from before a restart, carries the old process's
+ * identifiers, which may mean other filters now.
+ */
+function viaFilters (topic: string, ids: number | number[] | undefined, filters: ReadonlyMap<number, string>, retired: ReadonlySet<number>): string[] | undefined {
   if (ids === undefined) return undefined
   const list = typeof ids === 'number' ? [ids] : ids
   const via: string[] = []
   for (const id of list) {
     const f = filters.get(id)
-    if (f !== undefined) via.push(f)
+    if (f !== undefined && topicMatches(f.split('/'), topic)) via.push(f)
+    else if (!retired.has(id)) return undefined
   }
   return via
 }

@@ -11,6 +11,7 @@
 import { problemAt, type DataPath, type SourceFile } from '../rules/load.js'
 import { validateFilter } from '../rules/pattern.js'
 import type { RuleProblem } from '../rules/problems.js'
+import { topicMatches } from '../rules/pattern.js'
 
 export type AclAction = 'publish' | 'subscribe'
 
@@ -130,18 +131,6 @@ function substitute (filter: string, who: Identity): string[] | undefined {
   if (filter.includes('%u') && bad(who.username)) return undefined
   if (filter.includes('%c') && bad(who.clientId)) return undefined
   return filter.replaceAll('%u', who.username ?? '').replaceAll('%c', who.clientId).split('/')
-}
-
-/** MQTT matching of a topic name against filter levels; a leading wildcard never matches a '$' topic. */
-export function topicMatches (filter: string[], topic: string): boolean {
-  const levels = topic.split('/')
-  if ((filter[0] === '+' || filter[0] === '#') && topic.startsWith('$')) return false
-  for (let i = 0; i < filter.length; i++) {
-    if (filter[i] === '#') return true
-    if (i >= levels.length) return false
-    if (filter[i] !== '+' && filter[i] !== levels[i]) return false
-  }
-  return filter.length === levels.length
 }
 
 /** Whether every topic `sub` can match also matches `acl`. */

@@ -133,3 +133,15 @@ function findWildcard (text: string): number {
   if (hash < 0) return plus
   return Math.min(plus, hash)
 }
+
+/** MQTT matching of a topic name against filter levels; a leading wildcard never matches a '$' topic. */
+export function topicMatches (filter: string[], topic: string): boolean {
+  const levels = topic.split('/')
+  if ((filter[0] === '+' || filter[0] === '#') && topic.startsWith('$')) return false
+  for (let i = 0; i < filter.length; i++) {
+    if (filter[i] === '#') return true
+    if (i >= levels.length) return false
+    if (filter[i] !== '+' && filter[i] !== levels[i]) return false
+  }
+  return filter.length === levels.length
+}

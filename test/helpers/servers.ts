@@ -95,7 +95,7 @@ export async function startNatsServer (options: { tls?: boolean } = {}): Promise
  * mosquitto on loopback, anonymous, with persistence so queued QoS 1 messages survive a clean
  * restart; with `mutualTls`, a TLS listener that requires a client certificate from the test CA.
  */
-export async function startMosquitto (options: { mutualTls?: boolean } = {}): Promise<TestServer> {
+export async function startMosquitto (options: { mutualTls?: boolean, extraConfig?: string[] } = {}): Promise<TestServer> {
   requireBinary('mosquitto', 'apt-get install -y mosquitto')
   const port = await freePort()
   const dir = tempDir()
@@ -111,6 +111,7 @@ export async function startMosquitto (options: { mutualTls?: boolean } = {}): Pr
     'log_dest stderr',
     'log_type error',
     'log_type warning',
+    ...(options.extraConfig ?? []),
     // Running as root in CI: keep the user, so the temporary directory stays writable.
     ...(process.getuid?.() === 0 ? ['user root'] : [])
   ].join('\n') + '\n')

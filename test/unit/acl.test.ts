@@ -1,7 +1,8 @@
 // ACL decisions without a broker: first match wins, default deny, %u/%c substitution, and
 // subscription filters that must lie inside an allowed filter.
 import assert from 'node:assert/strict'
-import { Acl, covers, topicMatches } from '../../engine/acl.js'
+import { Acl, covers } from '../../engine/acl.js'
+import { topicMatches } from '../../rules/pattern.js'
 import { parseSource } from '../../rules/load.js'
 
 function acl (yaml: string): Acl {

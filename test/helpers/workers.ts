@@ -1,0 +1,39 @@
+/** `signalbox run --source … --share …` worker processes, and what each reports when it stops. */
+import { spawnTracked, cliPath, type Spawned } from './process.js'
+import { until } from './latch.js'
+
+export interface Worker {
+  proc: Spawned
+  /** SIGTERM, then the counters it logged on the way out. */
+  stop: () => Promise<StopReport>
+  /** SIGKILL: a crash, no goodbye. */
+  kill: () => Promise<void>
+}
+
+export interface StopReport {
+  engine: { received: number, unmatched: number, deadLettered: number, hopLimit: number }
+  rules: Record<string, { matched: number, passed: number, published: number, dropped: number, errors: number }>
+  sources: Record<string, { counters: { received: number, published: number, publishFailed: number } }>
+}
+
+/** Starts a worker and waits until it has subscribed to every rule filter on its source. */
+export async function startWorker (args: string[]): Promise<Worker> {
+  const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--no-watch', ...args])
+  await until(() => /source subscriptions changed/.test(proc.stderr()) || proc.child.exitCode !== null, 15_000, 'worker subscribed')
+  if (proc.child.exitCode !== null) throw new Error('worker exited: ' + proc.stderr())
+  return {
+    proc,
+    stop: async () => {
+      proc.child.kill('SIGTERM')
+      const code = await proc.exited
+      if (code !== 0) throw new Error(`worker exited ${String(code)}: ${proc.stderr()}`)
+      const line = proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))
+      if (line === undefined) throw new Error('worker logged no stop report: ' + proc.stderr())
+      return JSON.parse(line) as StopReport
+    },
+    kill: async () => {
+      proc.child.kill('SIGKILL')
+      await proc.exited
+    }
+  }
+}
