@@ -1,7 +1,9 @@
 // The README tells the truth: its rule examples load, and every problem and failure code is documented.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { loadConfig } from '../../engine/config.js'
 import { compileRuleFile } from '../../rules/compile.js'
 import { SinkTable } from '../../rules/sinks.js'
 import { SINK_TYPES } from '../../adapters/registry.js'
@@ -37,6 +39,22 @@ describe('docs', () => {
       sinks.addFile(parsed.source, problems)
       problems.push(...compileRuleFile(parsed.source, sinks).problems)
       assert.deepEqual(problems.map(formatProblem), [])
+    }
+  })
+
+  it('has config file examples that load', () => {
+    const blocks = [...readme.matchAll(/```yaml\n(# [^\n]*signalbox run --config[^\n]*\n[\s\S]*?)```/g)]
+    assert.ok(blocks.length >= 2, `found ${blocks.length} config examples`)
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-docs-'))
+    try {
+      for (const [i, block] of blocks.entries()) {
+        const file = join(dir, `config-${i}.yaml`)
+        writeFileSync(file, block[1])
+        const loaded = loadConfig(file)
+        assert.ok(loaded.ok, loaded.ok ? '' : `${block[1].split('\n')[0]}\n${loaded.problems.map(formatProblem).join('\n')}`)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
