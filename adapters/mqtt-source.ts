@@ -35,6 +35,7 @@ export class MqttSource implements Source {
   private nextId = 1
   /** Identifiers of filters this process unsubscribed: a late copy through one runs no rule. */
   private readonly retired = new Set<number>()
+  private corked = false
   /** Serialises subscription changes: a reload during a reconnect must not interleave with it. */
   private changes: Promise<void> = Promise.resolve()
 
@@ -144,7 +145,25 @@ export class MqttSource implements Source {
     const via = viaFilters(topic, properties?.subscriptionIdentifier, this.filters, this.retired)
     const hops = parseHops(properties?.userProperties?.[HOPS_PROPERTY])
     this.stats.received++
+    this.corkUntilIdle()
     this.context.onMessage({ topic, payload, qos: packet.qos, retain: packet.retain, clientId: null, hops, via, publish: this.publish })
+  }
+
+  /**
+   * Holds the socket's writes until the messages that arrived together are handled: their derived
+   * publishes and acknowledgements (mqtt.js writes each packet in several pieces) then leave in one
+   * system call instead of dozens.
+   */
+  private corkUntilIdle (): void {
+    if (this.corked) return
+    const stream = this.client?.stream
+    if (stream === undefined) return
+    this.corked = true
+    stream.cork()
+    setImmediate(() => {
+      this.corked = false
+      stream.uncork()
+    })
   }
 
   private async subscribe (filters: string[]): Promise<void> {

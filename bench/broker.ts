@@ -10,6 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { cpuTicks, freePort, mosquittoBinary, waitForPort } from './processes.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,9 +45,10 @@ async function main (): Promise<void> {
       { name: 'raw aedes (no rules)', start: (port) => node(['--role', 'aedes', String(port)]), outputs: false },
       { name: 'signalbox, 1,000 rules', start: (port) => spawn(process.execPath, [join(root, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }), outputs: true }
     ]
-    if (spawnSync('sh', ['-c', 'command -v mosquitto || test -x /usr/sbin/mosquitto']).status === 0) {
+    const mosquitto = mosquittoBinary()
+    if (mosquitto !== undefined) {
       const conf = join(dir, 'mosquitto.conf')
-      servers.push({ name: 'Mosquitto (no rules)', start: (port) => { writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`); return spawn(existsMosquitto(), ['-c', conf], { stdio: 'ignore' }) }, outputs: false })
+      servers.push({ name: 'Mosquitto (no rules)', start: (port) => { writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`); return spawn(mosquitto, ['-c', conf], { stdio: 'ignore' }) }, outputs: false })
     }
     const results = new Map<string, { rate: number[], cpu: number[], p50: number[], p99: number[] }>()
     for (let run = 0; run < RUNS; run++) {
@@ -80,10 +82,6 @@ async function main (): Promise<void> {
   }
 }
 
-function existsMosquitto (): string {
-  return spawnSync('sh', ['-c', 'command -v mosquitto']).status === 0 ? 'mosquitto' : '/usr/sbin/mosquitto'
-}
-
 function node (args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
 }
@@ -110,31 +108,6 @@ async function paced (port: number, dir: string, outputs: boolean): Promise<{ p5
   await new Promise((resolve) => setTimeout(resolve, 300))
   await child(['publish', String(port), dir, 'paced'])
   return await sub
-}
-
-/** utime + stime of a process, in clock ticks (1/100 s on Linux). */
-function cpuTicks (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return Number(fields[11]) + Number(fields[12])
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)) })
-  })
-}
-
-async function waitForPort (port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 1000 })
-      await c.endAsync()
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
-  throw new Error(`server on ${port} did not start`)
 }
 
 async function runRole (name: string, args: string[]): Promise<void> {
