@@ -1,0 +1,122 @@
+// External sources through `signalbox run`: a broker that goes away and comes back, mutual TLS
+// from a config file, NATS over TLS, and the errors a user gets for a bad --source or --share.
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import { connect as natsConnect } from 'nats'
+import { Latch, until } from '../helpers/latch.js'
+import { runCli } from '../helpers/process.js'
+import { startMosquitto, startNatsServer, TLS_FILES, type TestServer } from '../helpers/servers.js'
+import { tempDir } from '../helpers/signalbox.js'
+import { onTeardown } from '../helpers/teardown.js'
+import { startWorker } from '../helpers/workers.js'
+
+const RULES = `
+version: 1
+rules:
+  - name: echo
+    from: in/+n
+    set: { n: { var: params.n } }
+    to:
+      - mqtt: out/{n}
+        qos: 1
+`
+
+function rulesFile (): string {
+  const file = join(tempDir(), 'rules.yaml')
+  writeFileSync(file, RULES)
+  return file
+}
+
+async function collect (server: TestServer, options: mqtt.IClientOptions = {}): Promise<{ client: MqttClient, got: Latch<string> }> {
+  const client = await mqtt.connectAsync(server.url, { reconnectPeriod: 0, ...options })
+  onTeardown(async () => await client.endAsync(true))
+  const got = new Latch<string>()
+  client.on('message', (topic) => got.push(topic))
+  await client.subscribeAsync('out/#', { qos: 1 })
+  return { client, got }
+}
+
+async function metric (url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(name))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+describe('sources', function () {
+  this.timeout(60_000)
+
+  it('reconnects to a broker that went away, subscribes again, and handles what comes after; /metrics shows it down meanwhile', async () => {
+    const server = await startMosquitto()
+    const worker = await startWorker([rulesFile(), '--source', server.url, '--http', '127.0.0.1:0'])
+    const http = /"url":"(http:[^"]+)"/.exec(worker.proc.stderr())![1]
+    const first = await collect(server)
+    for (let i = 0; i < 50; i++) await first.client.publishAsync(`in/${i}`, 'x', { qos: 1 })
+    await first.got.wait(50, 10_000)
+
+    await server.stop()
+    await until(async () => await metric(http, 'signalbox_source_up') === 0, 10_000, 'source reported down')
+    await server.start()
+    await until(async () => await metric(http, 'signalbox_source_up') === 1, 15_000, 'source reported up again')
+    const second = await collect(server)
+    // The worker subscribes again right after it connects; publish until one goes through, then the rest.
+    await until(async () => { await second.client.publishAsync('in/probe', 'x', { qos: 1 }); return second.got.items.length > 0 }, 10_000, 'subscriptions restored')
+    for (let i = 50; i < 100; i++) await second.client.publishAsync(`in/${i}`, 'x', { qos: 1 })
+    await until(() => second.got.items.filter((t) => t !== 'out/probe').length === 50, 10_000, 'the 50 after the restart')
+    const report = await worker.stop()
+    assert.equal(report.rules.echo.passed, report.rules.echo.matched)
+    assert.ok(report.sources[server.url].counters.published >= 101)
+    assert.match(worker.proc.stderr(), /source disconnected; reconnecting/)
+    assert.match(worker.proc.stderr(), /source connected/)
+  })
+
+  it('takes messages from a broker over mutual TLS, with credentials and TLS files from the config file', async () => {
+    const server = await startMosquitto({ mutualTls: true })
+    const dir = tempDir()
+    const config = join(dir, 'worker.yaml')
+    writeFileSync(config, [
+      'sources:',
+      `  - url: ${server.url}`,
+      '    client_id: tls-worker',
+      `    tls: { ca: ${TLS_FILES.ca}, cert: ${TLS_FILES.clientCert}, key: ${TLS_FILES.clientKey} }`,
+      'share: workers',
+      ''
+    ].join('\n'))
+    const worker = await startWorker([rulesFile(), '--config', config])
+    const { client, got } = await collect(server, { ca: readFileSync(TLS_FILES.ca), cert: readFileSync(TLS_FILES.clientCert), key: readFileSync(TLS_FILES.clientKey) })
+    await client.publishAsync('in/7', 'x', { qos: 1 })
+    assert.deepEqual(await got.wait(1, 10_000), ['out/7'])
+    assert.equal((await worker.stop()).rules.echo.published, 1)
+  })
+
+  it('takes messages from NATS over TLS and sends derived ones back as subjects with the hop header', async () => {
+    const server = await startNatsServer({ tls: true })
+    const config = join(tempDir(), 'worker.yaml')
+    writeFileSync(config, `sources:\n  - url: nats://127.0.0.1:${server.port}\n    tls: { ca: ${TLS_FILES.ca} }\n`)
+    const worker = await startWorker([rulesFile(), '--config', config])
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, tls: { ca: readFileSync(TLS_FILES.ca, 'utf8') } })
+    onTeardown(async () => await nc.close())
+    const got = new Latch<{ subject: string, hops: string | undefined, body: string }>()
+    nc.subscribe('out.>', { callback: (_err, msg) => got.push({ subject: msg.subject, hops: msg.headers?.get('Signalbox-Hops'), body: Buffer.from(msg.data).toString() }) })
+    await nc.flush()
+    nc.publish('in.42', 'x')
+    assert.deepEqual(await got.wait(1, 10_000), [{ subject: 'out.42', hops: '1', body: '{"n":"42"}' }])
+    await worker.stop()
+  })
+
+  it('refuses a bad --source, --share without a source, and a sources: entry with a bad URL, saying why', () => {
+    const rules = rulesFile()
+    const scheme = runCli(['run', '--source', 'http://127.0.0.1:1883', rules])
+    assert.equal(scheme.status, 2)
+    assert.match(scheme.stderr, /the scheme must be mqtt:\/\/, mqtts:\/\/, ws:\/\/, wss:\/\/ or nats:\/\//)
+    const share = runCli(['run', '--share', 'workers', '--port', '0', rules])
+    assert.equal(share.status, 1)
+    assert.match(share.stderr, /--share splits the load of external sources: give --source mqtt:\/\/… or nats:\/\/… too/)
+    const config = join(tempDir(), 'bad.yaml')
+    writeFileSync(config, 'sources:\n  - url: broker:1883\n')
+    const bad = runCli(['run', '--config', config, rules])
+    assert.equal(bad.status, 1)
+    assert.match(bad.stderr, /bad\.yaml:2:10: error BAD_VALUE: 'broker:1883': the scheme must be/)
+  })
+})
