@@ -17,6 +17,7 @@ import { readPem } from './pem.js'
 
 /** How long start() waits for the first connection before the service goes on (it keeps dialling). */
 const FIRST_CONNECT_WAIT_MS = 2_000
+const REDIAL_MAX_MS = 5_000
 
 export class NatsSource implements Source {
   readonly kind = 'nats'
@@ -29,6 +30,8 @@ export class NatsSource implements Source {
   /** Filter → its subscriptions (one or two subjects). */
   private readonly subscriptions = new Map<string, Subscription[]>()
   private wanted: string[] = []
+  /** Cuts the wait between dial attempts short (on close). */
+  private redial: (() => void) | undefined
 
   constructor (private readonly settings: SourceSettings, private readonly context: SourceContext) {
     this.name = redactUrl(settings.url)
@@ -41,23 +44,55 @@ export class NatsSource implements Source {
       name: s.clientId ?? `signalbox-${process.pid}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      waitOnFirstConnect: true,
       pingInterval: 10_000
     }
     if (s.username !== undefined) { options.user = s.username; options.pass = s.password }
     if (s.token !== undefined) options.token = s.token
     if (s.tls !== undefined) options.tls = { ca: readPem(s.tls.ca, 'tls.ca'), cert: readPem(s.tls.cert, 'tls.cert'), key: readPem(s.tls.key, 'tls.key') }
-    const connecting = connect(options).then((nc) => {
-      if (this.state === 'closed') { nc.close().catch(() => {}); return }
-      this.nc = nc
-      this.setState('up')
-      this.apply()
-      this.watch(nc).catch(() => {})
-    }, (err: Error) => { this.setState('down', `cannot connect to ${this.name}: ${err.message}`) })
+    const first = this.dialLoop(options)
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([connecting, new Promise<void>((resolve) => { timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS) })])
+    await Promise.race([first, new Promise<void>((resolve) => { timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS) })])
     clearTimeout(timer)
     if (this.state === 'connecting') this.setState('down', `no connection to ${this.name} yet; still trying`)
+  }
+
+  /**
+   * Connects, and again whenever a connection is closed for good, until close(). Resolves after the
+   * first attempt; the loop goes on in the background and stops at once when the source closes.
+   */
+  private dialLoop (options: ConnectionOptions): Promise<void> {
+    let firstDone: () => void = () => {}
+    const first = new Promise<void>((resolve) => { firstDone = resolve })
+    const loop = async (): Promise<void> => {
+      let wait = 100
+      while (!this.isClosed()) {
+        try {
+          const nc = await connect(options)
+          if (this.isClosed()) { await nc.close(); break }
+          this.nc = nc
+          this.subscriptions.clear()
+          this.setState('up')
+          this.apply()
+          firstDone()
+          this.watch(nc).catch(() => {})
+          const err = await nc.closed()
+          if (this.isClosed()) break
+          this.setState('down', `connection to ${this.name} closed${err !== undefined ? `: ${err.message}` : ''}`)
+          wait = 100
+        } catch (err) {
+          this.setState('down', `cannot connect to ${this.name}: ${(err as Error).message}`)
+          firstDone()
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait)
+          this.redial = () => { clearTimeout(timer); resolve() }
+        })
+        wait = Math.min(wait * 2, REDIAL_MAX_MS)
+      }
+      firstDone()
+    }
+    loop().catch((err: Error) => this.context.logger.error({ source: this.name, err: err.message }, 'NATS dial loop failed'))
+    return first
   }
 
   async follow (filters: string[]): Promise<void> {
@@ -100,6 +135,7 @@ export class NatsSource implements Source {
 
   async close (): Promise<void> {
     this.setState('closed')
+    this.redial?.()
     const nc = this.nc
     this.nc = undefined
     // drain: stop taking messages, finish handling those received, flush what was published.
@@ -142,6 +178,11 @@ export class NatsSource implements Source {
     this.stats.received++
     const hops = msg.headers === undefined ? 0 : parseHops(msg.headers.get(HOPS_HEADER))
     this.context.onMessage({ topic: msg.subject.split('.').join('/'), payload: Buffer.from(msg.data), qos: 0, retain: false, clientId: null, hops, via, publish: this.publish })
+  }
+
+  /** A method, not a field test: the state changes under a loop that awaits. */
+  private isClosed (): boolean {
+    return this.state === 'closed'
   }
 
   private async watch (nc: NatsConnection): Promise<void> {

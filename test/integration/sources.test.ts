@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { connect as natsConnect } from 'nats'
 import { Latch, until } from '../helpers/latch.js'
 import { runCli } from '../helpers/process.js'
-import { startMosquitto, startNatsServer, TLS_FILES, type TestServer } from '../helpers/servers.js'
+import { freePort, startMosquitto, startNatsServer, TLS_FILES, type TestServer } from '../helpers/servers.js'
 import { tempDir } from '../helpers/signalbox.js'
 import { onTeardown } from '../helpers/teardown.js'
 import { startWorker } from '../helpers/workers.js'
@@ -103,6 +103,14 @@ describe('sources', function () {
     nc.publish('in.42', 'x')
     assert.deepEqual(await got.wait(1, 10_000), [{ subject: 'out.42', hops: '1', body: '{"n":"42"}' }])
     await worker.stop()
+  })
+
+  it('starts while its broker and NATS are unreachable, says they are down, and still stops cleanly on SIGTERM', async () => {
+    const nowhere = await freePort()
+    const worker = await startWorker([rulesFile(), '--source', `mqtt://127.0.0.1:${nowhere}`, '--source', `nats://127.0.0.1:${nowhere}`])
+    await until(() => (worker.proc.stderr().match(/source disconnected; reconnecting/g) ?? []).length >= 2, 10_000, 'both sources reported down')
+    const report = await worker.stop()
+    assert.equal(report.engine.received, 0)
   })
 
   it('refuses a bad --source, --share without a source, and a sources: entry with a bad URL, saying why', () => {
