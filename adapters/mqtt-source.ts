@@ -16,6 +16,7 @@ import {
   type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
 } from './source.js'
 import { topicMatches } from '../rules/pattern.js'
+import { noDelay } from './mqtt-socket.js'
 import { readPem } from './pem.js'
 
 /** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
@@ -68,7 +69,8 @@ export class MqttSource implements Source {
     const client = connect(s.url, options)
     this.client = client
     client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet))
-    client.on('connect', (connack) => {
+    client.on('connect', () => {
+      noDelay(client)
       this.setState('up')
       // Subscribe again even when the broker kept the session: our identifiers may be new (a restarted worker).
       this.queue(async () => { await this.subscribe([...this.ids.keys()]) })

@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
+import { noDelay } from './mqtt-socket.js'
 import { readPem } from './pem.js'
 
 const BATCH_TIMEOUT_MS = 30_000
@@ -63,7 +64,7 @@ class MqttSink extends QueuedSink {
     }
     const client = connect(o.url, options)
     this.client = client
-    client.on('connect', () => this.markUp())
+    client.on('connect', () => { noDelay(client); this.markUp() })
     client.on('close', () => { if (this.isUp()) this.markDown(`connection to ${o.url} closed`) })
     client.on('error', (err) => this.markDown(`${o.url}: ${err.message}`))
   }

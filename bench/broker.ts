@@ -114,11 +114,14 @@ async function runRole (name: string, args: string[]): Promise<void> {
   if (name === 'aedes') {
     const { Aedes } = await import('aedes')
     const aedes = await Aedes.createBroker()
-    createServer(aedes.handle).listen(Number(args[0]), '127.0.0.1')
+    // TCP_NODELAY, as signalbox's listeners have it: the comparison is about rules, not Nagle.
+    createServer({ noDelay: true }, aedes.handle).listen(Number(args[0]), '127.0.0.1')
     return
   }
   const port = Number(args[0])
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 })
+  // Clients that want latency turn Nagle off; mqtt.js does not.
+  ;(client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)
   if (name === 'publish') {
     const topics = JSON.parse(readFileSync(join(args[1], 'topics.json'), 'utf8')) as string[]
     const rnd = random(11)

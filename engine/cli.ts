@@ -151,13 +151,15 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   }
   printProblems(loaded.warnings, io.err)
   const logger = createLogger(settings.logLevel)
+  // Listen for SIGTERM/SIGINT before starting: one that comes during start-up still stops cleanly.
+  const stopSignal = waitForStopSignal()
   const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false })
   const { broker } = service
   logger.info({ rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, 'rules loaded')
   for (const l of broker?.listeners ?? []) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
   for (const s of service.sources) logger.info({ source: s.name, kind: s.kind, share: settings.sources[0]?.share, state: s.health().state }, `signalbox taking messages from ${s.name}${settings.sources[0]?.share === undefined ? '' : ` (share group ${settings.sources[0].share})`}`)
   if (broker === undefined && (flags.host !== undefined || flags.port !== undefined)) logger.warn('--host/--port ignored: the embedded broker is off with --source (add --source embedded to keep it)')
-  const signal = await waitForStopSignal()
+  const signal = await stopSignal
   logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the inputs, then draining sinks')
   await service.stop()
   logger.info(service.report(), 'stopped')

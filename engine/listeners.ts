@@ -81,12 +81,14 @@ async function startListener (s: ListenerSettings, handle: Handler): Promise<Run
   let server: Server | HttpServer
   let wss: WebSocketServer | undefined
   try {
+    // TCP_NODELAY: an MQTT packet is small and wanted now; Nagle's algorithm would hold it back
+    // behind an unacknowledged one, adding up to a delayed-ACK timeout (40 ms on Linux) to latency.
     if (s.type === 'tcp') {
-      server = createTcpServer(handle)
+      server = createTcpServer({ noDelay: true }, handle)
     } else if (s.type === 'tls') {
-      server = createTlsServer(secure!, handle)
+      server = createTlsServer({ ...secure!, noDelay: true }, handle)
     } else {
-      const http = s.type === 'wss' ? createHttpsServer(secure!) : createHttpServer()
+      const http = s.type === 'wss' ? createHttpsServer({ ...secure!, noDelay: true }) : createHttpServer({ noDelay: true })
       server = http
       // MQTT over WebSocket negotiates the 'mqtt' subprotocol (MQTT 3.1.1 section 6).
       wss = new WebSocketServer({ server: http, path: s.path, handleProtocols: (protocols) => protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false })

@@ -6,6 +6,8 @@
  * prototype members such as 'constructor' or '__proto__'.
  */
 
+import { generateEvaluator } from './logic-codegen.js'
+
 /** What a rule sees for one message: the JsonLogic data and the template scope. */
 export interface RuleData {
   topic: string
@@ -47,6 +49,8 @@ export interface LogicError {
 export interface LogicOptions {
   /** Where `{"log": x}` writes; json-logic-js uses console.log, the engine passes its logger. */
   log?: (value: unknown) => void
+  /** False: run the closures alone, without generating a function (tests compare the two). */
+  codegen?: boolean
 }
 
 /** Deeper expressions are refused: they are never what a rule author meant, and recursion has limits. */
@@ -80,7 +84,12 @@ export function compileLogic (
   const usage: LogicUsage = { payload: false, payloadFields: false }
   const compiler = new Compiler(options, usage)
   try {
-    const evaluate = compiler.build(expression, [], 0, true)
+    const closure = compiler.build(expression, [], 0, true)
+    // The closures check the expression (operators, depth) and are the reference; the generated
+    // function, one unit for V8 to optimise, is what runs.
+    const evaluate = options.codegen === false
+      ? closure
+      : generateEvaluator(expression, { inherited: INHERITED, truthy, closureFor: (node) => compiler.build(node, [], 0, true) })
     return { ok: true, evaluate, usage }
   } catch (err) {
     if (err instanceof CompileError) return { ok: false, error: err.detail }

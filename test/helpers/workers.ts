@@ -8,6 +8,8 @@ export interface Worker {
   stop: () => Promise<StopReport>
   /** SIGKILL: a crash, no goodbye. */
   kill: () => Promise<void>
+  /** The --http endpoint's URL, once it has logged it. */
+  http: () => Promise<string>
 }
 
 export interface StopReport {
@@ -34,6 +36,11 @@ export async function startWorker (args: string[]): Promise<Worker> {
     kill: async () => {
       proc.child.kill('SIGKILL')
       await proc.exited
+    },
+    http: async () => {
+      // The endpoint starts after the sources have subscribed.
+      await until(() => /"url":"http:/.test(proc.stderr()), 10_000, 'monitoring endpoint logged')
+      return /"url":"(http:[^"]+)"/.exec(proc.stderr())![1]
     }
   }
 }

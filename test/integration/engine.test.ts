@@ -117,7 +117,8 @@ rules:
     await seen.wait(6)
     await until(() => sb.engine.counters.hopLimit === 1)
     const counters = sb.engine.ruleCountersFor('loop')!
-    assert.equal(counters.published, 5)
+    // A republish counts when aedes calls back, just after it has routed the message on.
+    await until(() => counters.published === 5, 5000, 'five republishes counted')
     assert.equal(counters.dropped, 1)
     assert.equal(counters.matched, 6)
     assert.equal(seen.items.length, 6)
@@ -165,7 +166,8 @@ rules:
     assert.deepEqual(got.filter((m) => !m.topic.startsWith('$')).map((m) => m.topic).sort(), ['quiet/north', 'sites/north/data'])
     await until(() => sb.engine.ruleCountersFor('quiet')!.errors === 4)
     assert.equal(sb.engine.ruleCountersFor('by-site')!.dropped, 4)
-    assert.equal(sb.engine.counters.deadLettered, 4)
+    // Counted when aedes calls back, which may come after a fast subscriber already has the letter.
+    await until(() => sb.engine.counters.deadLettered === 4, 5000, 'dead letters counted')
   })
 
   it('counts an expression that throws as an error, never crashing', async () => {

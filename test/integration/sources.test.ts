@@ -50,7 +50,7 @@ describe('sources', function () {
   it('reconnects to a broker that went away, subscribes again, and handles what comes after; /metrics shows it down meanwhile', async () => {
     const server = await startMosquitto()
     const worker = await startWorker([rulesFile(), '--source', server.url, '--http', '127.0.0.1:0'])
-    const http = /"url":"(http:[^"]+)"/.exec(worker.proc.stderr())![1]
+    const http = await worker.http()
     const first = await collect(server)
     for (let i = 0; i < 50; i++) await first.client.publishAsync(`in/${i}`, 'x', { qos: 1 })
     await first.got.wait(50, 10_000)

@@ -70,6 +70,51 @@ describe('logic', () => {
     })
   })
 
+  describe('generated code', () => {
+    const paths = fc.constantFrom('a', 'x.y', 'x.y.z', 'x.length', 'a.constructor', '__proto__.a', 'x.0', '0', 'list.1')
+    const leaf = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constant(-0), fc.constantFrom('', '1', 'a'), fc.boolean(), fc.constant(null),
+      paths.map((path) => ({ var: path })), fc.constant({}), fc.constant({ a: 1, b: 2 }))
+    const ops = ['==', '===', '!=', '!==', '>', '>=', '<', '<=', '!!', '!', '%', '+', '*', '-', '/', 'if', '?:', 'and', 'or', 'in', 'cat']
+    const expr = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('op')),
+      op: fc.oneof(
+        fc.tuple(fc.constantFrom(...ops), fc.array(tie('node'), { maxLength: 4 })).map(([op, args]) => ({ [op]: args })),
+        // The one-argument form without a list: {"!": x}
+        fc.tuple(fc.constantFrom('!', '!!', '-'), tie('node')).map(([op, arg]) => ({ [op]: arg }))
+      )
+    })).node
+    const data = fc.record({
+      a: fc.oneof(fc.integer(), fc.string({ maxLength: 2 }), fc.constant(null)),
+      x: fc.oneof(fc.constant(null), fc.string({ maxLength: 2 }), fc.record({ y: fc.oneof(fc.integer(), fc.record({ z: fc.integer() }), fc.constant(null)) })),
+      list: fc.array(fc.integer(), { maxLength: 3 })
+    }, { requiredKeys: [] })
+
+    it('gives what the closures give, value or failure', () => {
+      fc.assert(fc.property(expr, fc.oneof(data, fc.constant(null), fc.constant(5)), (rule, d) => {
+        const generated = compileLogic(rule, { log: () => {} })
+        const closures = compileLogic(rule, { log: () => {}, codegen: false })
+        assert.equal(generated.ok, closures.ok)
+        if (!generated.ok || !closures.ok) return
+        const run = (f: (x: unknown) => unknown): { value?: unknown, threw?: true } => { try { return { value: f(d) } } catch { return { threw: true } } }
+        const a = run(generated.evaluate)
+        const b = run(closures.evaluate)
+        assert.deepEqual(a, b)
+        if (typeof a.value === 'number' && Object.is(a.value, -0)) assert.ok(Object.is(b.value, -0))
+      }), { numRuns: 3000, seed: 20261125 })
+    })
+
+    it('cannot be made to run code by a key or a string in the rule', () => {
+      const g = globalThis as { pwned?: number }
+      const hostile = '"]) || (globalThis.pwned = 1) || (["'
+      for (const rule of [{ var: hostile }, { '==': [hostile, `'${hostile}`] }, { var: `a.${hostile}` }, { '==': [{ var: 'a' }, '\u2028\\"); globalThis.pwned = 1; ("'] }]) {
+        const compiled = compileLogic(rule)
+        assert.ok(compiled.ok)
+        compiled.evaluate({ a: 1 })
+      }
+      assert.equal(g.pwned, undefined)
+    })
+  })
+
   describe('compile checks', () => {
     it('refuses an unknown operator and suggests the nearest', () => {
       const r = compileLogic({ and: [{ '>': [1, 0] }, { '=>': [1, 2] }] })

@@ -1,0 +1,128 @@
+/**
+ * JsonLogic compiled to one JavaScript function (new Function), so V8 optimises a whole `where` as
+ * one unit instead of a call per node. Covered: constants, constant `var` paths, comparisons,
+ * `!`/`!!`, `and`/`or`/`if`, two-argument arithmetic, `in` and `cat`, with exactly the semantics of the
+ * closures in logic.ts (the differential tests against json-logic-js run through this path).
+ * Any other node is a call to its closure, so every expression compiles.
+ *
+ * Only constants and property names from the rule reach the source text, and both go through
+ * JSON.stringify: a rule cannot inject code.
+ */
+import type { Evaluator } from './logic.js'
+
+export interface CodegenHooks {
+  /** Names a value cannot inherit: a path through one of these keeps its closure (own-property check). */
+  inherited: ReadonlySet<string>
+  truthy: (value: unknown) => boolean
+  /** The closure of a node codegen does not cover (built by logic.ts, same semantics). */
+  closureFor: (node: unknown) => Evaluator
+}
+
+const COMPARISONS: Record<string, string> = { '==': '==', '===': '===', '!=': '!=', '!==': '!==', '>': '>', '>=': '>=', '<': '<', '<=': '<=' }
+
+class Generator {
+  /** Closures and constant objects the generated source refers to as c[i]. */
+  readonly refs: unknown[] = []
+  private temps = 0
+
+  constructor (private readonly hooks: CodegenHooks) {}
+
+  get tempCount (): number {
+    return this.temps
+  }
+
+  private temp (): string {
+    return `t${this.temps++}`
+  }
+
+  private ref (value: unknown): string {
+    this.refs.push(value)
+    return `c[${this.refs.length - 1}]`
+  }
+
+  private call (node: unknown): string {
+    return `${this.ref(this.hooks.closureFor(node))}(d)`
+  }
+
+  /** JavaScript source of an expression over `d` (the rule data). */
+  expr (node: unknown): string {
+    if (node === null || typeof node === 'boolean' || typeof node === 'string') return JSON.stringify(node)
+    if (typeof node === 'number') return Number.isFinite(node) && !Object.is(node, -0) ? `(${String(node)})` : this.call(node)
+    if (typeof node !== 'object') return this.call(node)
+    // A list of plain values is one constant (nothing can change or observe its identity); any other list is evaluated.
+    if (Array.isArray(node)) return node.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x)) ? this.ref(node) : this.call(node)
+    const keys = Object.keys(node)
+    if (keys.length !== 1) return this.ref(node)
+    const op = keys[0]
+    const raw = (node as Record<string, unknown>)[op]
+    const args: unknown[] = Array.isArray(raw) ? raw : [raw]
+    if (op === 'var') return this.variable(node, args)
+    if (COMPARISONS[op] !== undefined && args.length === 2) return `(${this.expr(args[0])} ${COMPARISONS[op]} ${this.expr(args[1])})`
+    if (op === '!' && args.length === 1) return `!T(${this.expr(args[0])})`
+    if (op === '!!' && args.length === 1) return `T(${this.expr(args[0])})`
+    if ((op === 'and' || op === 'or') && args.length >= 1) return this.logical(op, args)
+    if ((op === 'if' || op === '?:') && args.length === 3) return `(T(${this.expr(args[0])}) ? ${this.expr(args[1])} : ${this.expr(args[2])})`
+    if (args.length === 2 && ['+', '*', '-', '/', '%'].includes(op)) return this.arithmetic(op, args)
+    if (op === 'in' && args.length === 2) {
+      const x = this.temp()
+      const y = this.temp()
+      return `((${x} = ${this.expr(args[0])}), (${y} = ${this.expr(args[1])}), (!${y} || typeof ${y}.indexOf === 'undefined') ? false : ${y}.indexOf(${x}) !== -1)`
+    }
+    if (op === 'cat') return `[${args.map((a) => this.expr(a)).join(', ')}].join('')`
+    return this.call(node)
+  }
+
+  /** A constant dotted path no value can inherit, read as the closures read it; anything else keeps its closure. */
+  private variable (node: unknown, args: unknown[]): string {
+    const key = args[0]
+    if (args.length !== 1 || typeof key !== 'string' || key === '') return this.call(node)
+    const segments = key.split('.')
+    if (segments.some((k) => this.hooks.inherited.has(k))) return this.call(node)
+    // Each step: a missing (null/undefined) holder gives null; the last value undefined gives null.
+    let holder = 'd'
+    let out = 'd == null ? null : '
+    for (let i = 0; i < segments.length; i++) {
+      const t = this.temp()
+      const read = `(${t} = ${holder}[${JSON.stringify(segments[i])}])`
+      out += i === segments.length - 1 ? `${read} === undefined ? null : ${t}` : `${read} == null ? null : `
+      holder = t
+    }
+    return `(${out})`
+  }
+
+  private logical (op: 'and' | 'or', args: unknown[]): string {
+    const t = this.temp()
+    // and: the first falsy value, else the last; or: the first truthy value, else the last.
+    let source = `(${t} = ${this.expr(args[args.length - 1])})`
+    for (let i = args.length - 2; i >= 0; i--) {
+      const test = op === 'and' ? `T(${t} = ${this.expr(args[i])})` : `!T(${t} = ${this.expr(args[i])})`
+      source = `(${test} ? ${source} : ${t})`
+    }
+    return source
+  }
+
+  private arithmetic (op: string, args: unknown[]): string {
+    const a = this.expr(args[0])
+    const b = this.expr(args[1])
+    switch (op) {
+      case '+': return `((0 + parseFloat(${a})) + parseFloat(${b}))`
+      case '*': return `(parseFloat(${a}) * parseFloat(${b}))`
+      case '-': {
+        const x = this.temp()
+        const y = this.temp()
+        return `((${x} = ${a}), (${y} = ${b}), ${y} === undefined ? -${x} : ${x} - ${y})`
+      }
+      default: return `(${a} ${op} ${b})`
+    }
+  }
+}
+
+/** One function for the whole expression (top scope only: `var` reads the rule data). */
+export function generateEvaluator (expression: unknown, hooks: CodegenHooks): Evaluator {
+  const generator = new Generator(hooks)
+  const body = generator.expr(expression)
+  const temps = Array.from({ length: generator.tempCount }, (_, i) => `t${i}`)
+  const source = `return function where (d) {${temps.length > 0 ? ` let ${temps.join(', ')};` : ''} return ${body} }`
+  // eslint-disable-next-line no-new-func -- the point of this file; see the header
+  return new Function('T', 'c', source)(hooks.truthy, generator.refs) as Evaluator
+}
