@@ -5,8 +5,8 @@
  * closures in logic.ts (the differential tests against json-logic-js run through this path).
  * Any other node is a call to its closure, so every expression compiles.
  *
- * Only constants and property names from the rule reach the source text, and both go through
- * JSON.stringify: a rule cannot inject code.
+ * Of the rule's text, only property names of `var` paths reach the source, through JSON.stringify;
+ * numbers and strings are passed in as references: a rule cannot inject code.
  */
 import type { Evaluator } from './logic.js'
 
@@ -46,8 +46,9 @@ class Generator {
 
   /** JavaScript source of an expression over `d` (the rule data). */
   expr (node: unknown): string {
-    if (node === null || typeof node === 'boolean' || typeof node === 'string') return JSON.stringify(node)
-    if (typeof node === 'number') return Number.isFinite(node) && !Object.is(node, -0) ? `(${String(node)})` : this.call(node)
+    if (node === null || typeof node === 'boolean') return String(node)
+    // Numbers and strings are references, not literals, so rules that differ only in them share one generated function.
+    if (typeof node === 'number' || typeof node === 'string') return this.ref(node)
     if (typeof node !== 'object') return this.call(node)
     // A list of plain values is one constant (nothing can change or observe its identity); any other list is evaluated.
     if (Array.isArray(node)) return node.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x)) ? this.ref(node) : this.call(node)
@@ -117,12 +118,27 @@ class Generator {
   }
 }
 
+type Factory = (truthy: CodegenHooks['truthy'], refs: unknown[]) => Evaluator
+
+/**
+ * Generated factories by source text. 10,000 rules are mostly a few shapes (`{">": [{var: x}, N]}`
+ * with different N), so a reload compiles each shape once. Bounded: cleared when full.
+ */
+const factories = new Map<string, Factory>()
+const MAX_FACTORIES = 10_000
+
 /** One function for the whole expression (top scope only: `var` reads the rule data). */
 export function generateEvaluator (expression: unknown, hooks: CodegenHooks): Evaluator {
   const generator = new Generator(hooks)
   const body = generator.expr(expression)
   const temps = Array.from({ length: generator.tempCount }, (_, i) => `t${i}`)
   const source = `return function where (d) {${temps.length > 0 ? ` let ${temps.join(', ')};` : ''} return ${body} }`
-  // eslint-disable-next-line no-new-func -- the point of this file; see the header
-  return new Function('T', 'c', source)(hooks.truthy, generator.refs) as Evaluator
+  let factory = factories.get(source)
+  if (factory === undefined) {
+    if (factories.size >= MAX_FACTORIES) factories.clear()
+    // eslint-disable-next-line no-new-func -- the point of this file; see the header
+    factory = new Function('T', 'c', source) as Factory
+    factories.set(source, factory)
+  }
+  return factory(hooks.truthy, generator.refs)
 }
