@@ -2,7 +2,9 @@
 // interleaved runs in one process, medians reported. Run with `npm run bench` (or `-- --quick`).
 import { cpus } from 'node:os'
 import jsonLogic from 'json-logic-js'
-import { compileLogic } from '../rules/logic.js'
+import { shipped } from './shipped.js'
+
+const { compileLogic } = await shipped<typeof import('../rules/logic.js')>('rules/logic.js')
 
 const quick = process.argv.includes('--quick')
 const RUNS = quick ? 3 : 5

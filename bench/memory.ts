@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { Engine } from '../engine/engine.js'
-import { loadRuleSet } from '../rules/ruleset.js'
+import { shipped } from './shipped.js'
+
+const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
+const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
 import { collect, fmt, machine, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
 import { rulesYaml } from './rules-file.js'

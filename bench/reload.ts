@@ -6,12 +6,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pino } from 'pino'
-import { Engine } from '../engine/engine.js'
-import { compileRuleFile } from '../rules/compile.js'
-import { loadSource } from '../rules/load.js'
-import { loadRuleSet, type RuleSet } from '../rules/ruleset.js'
-import { SinkTable } from '../rules/sinks.js'
-import { validateRuleFile } from '../rules/validate.js'
+import type { Engine as EngineType } from '../engine/engine.js'
+import type { RuleSet } from '../rules/ruleset.js'
+import { shipped } from './shipped.js'
+
+const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
+const { compileRuleFile } = await shipped<typeof import('../rules/compile.js')>('rules/compile.js')
+const { loadSource } = await shipped<typeof import('../rules/load.js')>('rules/load.js')
+const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
+const { SinkTable } = await shipped<typeof import('../rules/sinks.js')>('rules/sinks.js')
+const { validateRuleFile } = await shipped<typeof import('../rules/validate.js')>('rules/validate.js')
 
 const quick = process.argv.includes('--quick')
 const RUNS = quick ? 3 : 5
@@ -45,7 +49,7 @@ function median (xs: number[]): number {
 interface Phases { parse: number, validate: number, compile: number, swap: number }
 
 /** One reload, phase by phase, the way loadRuleSet and Engine.swap run it. */
-function reloadOnce (file: string, engine: Engine): Phases {
+function reloadOnce (file: string, engine: EngineType): Phases {
   const t0 = performance.now()
   const loaded = loadSource(file)
   const t1 = performance.now()

@@ -1,7 +1,9 @@
 // Topic matching: qlobber (what aedes uses) against the engine's Router, cached and uncached, on the
 // same seeded IoT workload (bench/workload.ts), interleaved in one process; match sets compared first.
 import { Qlobber } from 'qlobber'
-import { Router } from '../engine/router.js'
+import { shipped } from './shipped.js'
+
+const { Router } = await shipped<typeof import('../engine/router.js')>('engine/router.js')
 import { collect, fmt, machine, median, quick } from './stats.js'
 import { routerWorkload } from './workload.js'
 

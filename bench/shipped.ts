@@ -1,0 +1,13 @@
+/**
+ * Loads a module as it ships (compiled JavaScript in dist/), not through the TypeScript loader,
+ * whose keepNames wrapper costs something on every function created. npm run bench builds first.
+ * Callers keep the source's types: `await shipped<typeof import('../rules/logic.js')>('rules/logic.js')`.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+export async function shipped<T> (relative: string): Promise<T> {
+  const url = new URL(`../dist/${relative}`, import.meta.url)
+  if (!existsSync(fileURLToPath(url))) throw new Error(`dist/${relative} is missing: run npm run build (npm run bench does)`)
+  return await import(url.href) as T
+}
