@@ -4,6 +4,7 @@ import { relative } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { formatProblem, type RuleProblem } from '../rules/problems.js'
 import { loadRuleSet } from '../rules/ruleset.js'
+import { SourceCache } from '../rules/source-cache.js'
 import { renderRuleSchema } from '../rules/schema.js'
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, EMBEDDED_SOURCE, loadConfig, parseHostPort, sourceSettings,
@@ -143,7 +144,9 @@ function checkCommand (files: string[], io: CliIo): number {
 async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Promise<number> {
   const settings = resolveSettings(rulePaths, flags, io)
   if (settings === undefined) return 1
-  const loaded = loadRuleSet(settings.rules)
+  // Kept for hot reloads: a file that has not changed is not parsed again.
+  const sourceCache = new SourceCache()
+  const loaded = loadRuleSet(settings.rules, sourceCache)
   if (!loaded.ok) {
     printProblems(loaded.problems, io.err)
     io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)
@@ -153,7 +156,7 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   const logger = createLogger(settings.logLevel)
   // Listen for SIGTERM/SIGINT before starting: one that comes during start-up still stops cleanly.
   const stopSignal = waitForStopSignal()
-  const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false })
+  const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false, sourceCache })
   const { broker } = service
   logger.info({ rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, 'rules loaded')
   for (const l of broker?.listeners ?? []) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import { formatProblem } from '../rules/problems.js'
 import { loadRuleSet, type RuleSet } from '../rules/ruleset.js'
+import { SourceCache } from '../rules/source-cache.js'
 import type { Engine } from './engine.js'
 import type { Logger } from './logger.js'
 import type { SinkPool } from './sinks.js'
@@ -29,15 +30,20 @@ export interface ReloaderOptions {
   drainTimeoutMs: number
   /** Called right after a new rule set is swapped in (external sources follow its filters). */
   onSwap?: (ruleSet: RuleSet) => void
+  /** Parsed files from earlier loads: unchanged files are not parsed again. */
+  cache?: SourceCache
 }
 
 export class Reloader {
   readonly stats: ReloadStats = { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined }
+  private readonly cache: SourceCache
   private running: Promise<void> | undefined
   private again = false
   private readonly retiring = new Set<Promise<void>>()
 
-  constructor (private readonly options: ReloaderOptions) {}
+  constructor (private readonly options: ReloaderOptions) {
+    this.cache = options.cache ?? new SourceCache()
+  }
 
   /** Reloads; a request while one runs makes it run once more afterwards, with the files as they are then. */
   reload (reason: string): Promise<void> {
@@ -63,7 +69,9 @@ export class Reloader {
   private async reloadOnce (reason: string): Promise<void> {
     const { engine, pool, logger } = this.options
     const started = performance.now()
-    const loaded = loadRuleSet(this.options.paths)
+    const hitsBefore = this.cache.hits
+    const loaded = loadRuleSet(this.options.paths, this.cache)
+    const unchangedFiles = this.cache.hits - hitsBefore
     if (!loaded.ok) {
       const errors = loaded.problems.filter((p) => p.severity === 'error')
       this.fail(reason, `${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors.map((p) => `${p.file}:${p.line}:${p.col} ${p.code}`).join(', ')}`, loaded.problems.map((p) => formatProblem(p).split('\n')[0]))
@@ -90,6 +98,7 @@ export class Reloader {
       reason,
       rules: loaded.ruleSet.rules.length,
       files: loaded.ruleSet.files,
+      unchangedFiles,
       sinks: { started: plan.started, kept: plan.kept, retired: plan.retired.map((s) => s.name) },
       ms: Math.round(ms * 10) / 10
     }, 'rules reloaded')

@@ -5,6 +5,7 @@
  */
 import type { Sink } from '../adapters/sink.js'
 import type { RuleSet } from '../rules/ruleset.js'
+import type { SourceCache } from '../rules/source-cache.js'
 import { performance } from 'node:perf_hooks'
 import { createSource } from '../adapters/sources.js'
 import type { Source, SourceCounters, SourceHealth } from '../adapters/source.js'
@@ -62,7 +63,7 @@ export interface ServiceReport {
   reloads: ReloadStats
 }
 
-export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean }): Promise<Service> {
+export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean, sourceCache?: SourceCache }): Promise<Service> {
   const pool = new SinkPool(logger)
   let plan
   try {
@@ -123,6 +124,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     pool,
     logger,
     drainTimeoutMs: settings.drainTimeoutMs,
+    cache: options.sourceCache,
     onSwap: (next) => {
       const filters = filtersOf(next)
       for (const source of sources) source.follow(filters).catch(() => {})

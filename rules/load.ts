@@ -61,18 +61,22 @@ export const MAX_SOURCE_BYTES = 10 * 1024 * 1024
 
 /** Reads and parses a file; an unreadable file is a problem, not an exception. */
 export function loadSource (file: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
-  let text: string
+  const read = readSourceText(file)
+  return read.ok ? parseSource(file, read.text) : read
+}
+
+/** Reads a rules or config file's text, refusing one over MAX_SOURCE_BYTES before reading it. */
+export function readSourceText (file: string): { ok: true, text: string } | { ok: false, problems: RuleProblem[] } {
   try {
     const size = statSync(file).size
     if (size > MAX_SOURCE_BYTES) {
       return { ok: false, problems: [{ code: 'FILE_TOO_LARGE', severity: 'error', message: `the file is ${(size / 1024 / 1024).toFixed(1)} MB; the limit is ${MAX_SOURCE_BYTES / 1024 / 1024} MB (split it into a directory of files)`, file, line: 1, col: 1 }] }
     }
-    text = readFileSync(file, 'utf8')
+    return { ok: true, text: readFileSync(file, 'utf8') }
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
     return { ok: false, problems: [{ code: 'FILE_UNREADABLE', severity: 'error', message: `cannot read rules file: ${reason}`, file, line: 1, col: 1 }] }
   }
-  return parseSource(file, text)
 }
 
 /**

@@ -5,6 +5,7 @@ import { compileRuleFile, type CompiledRule } from './compile.js'
 import { loadSource, positionOf, problemAt } from './load.js'
 import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
 import { SinkTable } from './sinks.js'
+import type { CachedLoad, SourceCache } from './source-cache.js'
 import { validateRuleFile } from './validate.js'
 import type { SinkDefinition } from '../adapters/sink.js'
 import type { SourceFile } from './load.js'
@@ -20,6 +21,11 @@ export interface RuleSet {
 export type RuleSetResult =
   | { ok: true, ruleSet: RuleSet, warnings: RuleProblem[] }
   | { ok: false, problems: RuleProblem[] }
+
+function loadAndValidate (file: string): CachedLoad {
+  const loaded = loadSource(file)
+  return loaded.ok ? { ok: true, source: loaded.source, problems: validateRuleFile(loaded.source) } : loaded
+}
 
 /** Whether a path is a directory: true, false, or undefined when it does not exist or cannot be read. */
 export function directoryOrFile (path: string): boolean | undefined {
@@ -44,8 +50,11 @@ export function expandRulePaths (paths: string[]): { files: string[], problems: 
   return { files, problems }
 }
 
-/** Loads, validates and compiles every file; the set is usable only when no file has an error. */
-export function loadRuleSet (paths: string[]): RuleSetResult {
+/**
+ * Loads, validates and compiles every file; the set is usable only when no file has an error.
+ * With a cache, files unchanged since its last load are not parsed again.
+ */
+export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResult {
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
   const seen = new Map<string, string>()
@@ -53,12 +62,13 @@ export function loadRuleSet (paths: string[]): RuleSetResult {
   const sinks = new SinkTable()
   const sources: SourceFile[] = []
   for (const file of files) {
-    const loaded = loadSource(file)
+    const loaded = cache !== undefined ? cache.load(file) : loadAndValidate(file)
     if (!loaded.ok) { problems.push(...loaded.problems); continue }
     sources.push(loaded.source)
-    problems.push(...validateRuleFile(loaded.source))
+    problems.push(...loaded.problems)
     sinks.addFile(loaded.source, problems)
   }
+  cache?.retain(files)
   for (const source of sources) {
     const compiled = compileRuleFile(source, sinks)
     problems.push(...compiled.problems)

@@ -1,0 +1,46 @@
+/**
+ * Parsed and validated rules files kept between reloads. Parsing YAML is most of a reload's cost;
+ * a file whose text has not changed since the last load is not parsed or validated again, so
+ * editing one file of a directory of many costs that file, not all of them. Compiling still covers
+ * every file (outputs depend on the sinks of the whole set).
+ */
+import { parseSource, readSourceText, type SourceFile } from './load.js'
+import type { RuleProblem } from './problems.js'
+import { validateRuleFile } from './validate.js'
+
+interface Entry {
+  text: string
+  source: SourceFile
+  /** Schema problems of this file alone. */
+  problems: RuleProblem[]
+}
+
+export type CachedLoad = { ok: true, source: SourceFile, problems: RuleProblem[] } | { ok: false, problems: RuleProblem[] }
+
+export class SourceCache {
+  private readonly entries = new Map<string, Entry>()
+  /** Loads that found the file unchanged (for tests and the reload log). */
+  hits = 0
+
+  /** Reads a file; parses and validates it unless its text is what it was last time. */
+  load (file: string): CachedLoad {
+    const read = readSourceText(file)
+    if (!read.ok) { this.entries.delete(file); return read }
+    const cached = this.entries.get(file)
+    if (cached !== undefined && cached.text === read.text) {
+      this.hits++
+      return { ok: true, source: cached.source, problems: cached.problems }
+    }
+    const parsed = parseSource(file, read.text)
+    if (!parsed.ok) { this.entries.delete(file); return parsed }
+    const problems = validateRuleFile(parsed.source)
+    this.entries.set(file, { text: read.text, source: parsed.source, problems })
+    return { ok: true, source: parsed.source, problems }
+  }
+
+  /** Forgets files that are no longer part of the rule set. */
+  retain (files: readonly string[]): void {
+    const keep = new Set(files)
+    for (const file of this.entries.keys()) if (!keep.has(file)) this.entries.delete(file)
+  }
+}

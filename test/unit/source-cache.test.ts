@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadRuleSet } from '../../rules/ruleset.js'
+import { SourceCache } from '../../rules/source-cache.js'
+
+const rule = (name: string, extra = ''): string => `version: 1\nrules:\n  - name: ${name}\n    from: a/${name}\n    to: [{ mqtt: b/${name} }]\n${extra}`
+
+describe('source cache', () => {
+  let dir: string
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'signalbox-cache-')) })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('parses a file again only when its text changed', () => {
+    const cache = new SourceCache()
+    writeFileSync(join(dir, 'one.yaml'), rule('one'))
+    writeFileSync(join(dir, 'two.yaml'), rule('two'))
+    const first = cache.load(join(dir, 'one.yaml'))
+    assert.ok(first.ok)
+    const again = cache.load(join(dir, 'one.yaml'))
+    assert.ok(again.ok)
+    assert.equal(again.source, first.source, 'the same parsed file')
+    assert.equal(cache.hits, 1)
+    writeFileSync(join(dir, 'one.yaml'), rule('uno'))
+    const changed = cache.load(join(dir, 'one.yaml'))
+    assert.ok(changed.ok)
+    assert.notEqual(changed.source, first.source)
+    assert.equal(cache.hits, 1)
+  })
+
+  it('gives a cached file\'s schema problems every time, and a rule set loads the same through it', () => {
+    const cache = new SourceCache()
+    writeFileSync(join(dir, 'bad.yaml'), rule('bad', '    wher: {}\n'))
+    writeFileSync(join(dir, 'good.yaml'), rule('good'))
+    const without = loadRuleSet([dir])
+    const cold = loadRuleSet([dir], cache)
+    const warm = loadRuleSet([dir], cache)
+    assert.equal(cache.hits, 2)
+    assert.ok(!without.ok && !cold.ok && !warm.ok)
+    assert.deepEqual(warm.problems, without.problems)
+    assert.deepEqual(cold.problems, without.problems)
+    writeFileSync(join(dir, 'bad.yaml'), rule('bad'))
+    const fixed = loadRuleSet([dir], cache)
+    assert.ok(fixed.ok)
+    assert.deepEqual(fixed.ruleSet.rules.map((r) => r.name), ['bad', 'good'])
+  })
+
+  it('forgets a file that left the rule set, and one that cannot be read', () => {
+    const cache = new SourceCache()
+    writeFileSync(join(dir, 'one.yaml'), rule('one'))
+    assert.ok(cache.load(join(dir, 'one.yaml')).ok)
+    rmSync(join(dir, 'one.yaml'))
+    const gone = cache.load(join(dir, 'one.yaml'))
+    assert.ok(!gone.ok)
+    assert.equal(gone.problems[0].code, 'FILE_UNREADABLE')
+    writeFileSync(join(dir, 'one.yaml'), rule('one'))
+    assert.ok(cache.load(join(dir, 'one.yaml')).ok)
+    assert.equal(cache.hits, 0)
+  })
+})
