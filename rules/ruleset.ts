@@ -22,6 +22,19 @@ export type RuleSetResult =
   | { ok: true, ruleSet: RuleSet, warnings: RuleProblem[] }
   | { ok: false, problems: RuleProblem[] }
 
+/** Compiles a file, or takes its kept compile (replaying what it did to the sink table). */
+function compileCached (source: SourceFile, sinks: SinkTable, fingerprint: string, cache: SourceCache | undefined): { rules: CompiledRule[], problems: RuleProblem[] } {
+  if (cache === undefined) return compileRuleFile(source, sinks)
+  const kept = cache.compiled(source, fingerprint)
+  if (kept !== undefined) {
+    sinks.replay(kept.effects)
+    return kept
+  }
+  const { result, effects } = sinks.recordDuring(() => compileRuleFile(source, sinks))
+  cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects })
+  return result
+}
+
 function loadAndValidate (file: string): CachedLoad {
   const loaded = loadSource(file)
   return loaded.ok ? { ok: true, source: loaded.source, problems: validateRuleFile(loaded.source) } : loaded
@@ -69,8 +82,9 @@ export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResul
     sinks.addFile(loaded.source, problems)
   }
   cache?.retain(files)
+  const fingerprint = sinks.fingerprint()
   for (const source of sources) {
-    const compiled = compileRuleFile(source, sinks)
+    const compiled = compileCached(source, sinks, fingerprint, cache)
     problems.push(...compiled.problems)
     const raw = (source.data as { rules?: Array<{ name?: unknown }> }).rules
     if (Array.isArray(raw)) {

@@ -17,6 +17,8 @@ export class SinkTable {
   private readonly implicit = new Map<string, SinkDefinition>()
   private readonly used = new Set<string>()
   private readonly sources = new Map<string, SourceFile>()
+  /** While a file compiles: what it did to this table, so a cached compile can do it again. */
+  private recording: SinkEffect[] | undefined
 
   /** Reads one file's `sinks:`; reports bad names, bad option values and duplicates across files. */
   addFile (source: SourceFile, problems: RuleProblem[]): void {
@@ -58,6 +60,7 @@ export class SinkTable {
    * Several declared sinks of the type make the shorthand ambiguous: returns their names.
    */
   forShorthand (kind: SinkType, declaredAt: string, baseDir: string): SinkDefinition | { ambiguous: string[] } {
+    this.recording?.push({ kind: 'shorthand', type: kind, declaredAt, baseDir })
     const ofType = [...this.declared.values()].filter((d) => d.type === kind.type)
     if (ofType.length === 1) return ofType[0]
     if (ofType.length > 1) return { ambiguous: ofType.map((d) => d.name) }
@@ -72,7 +75,35 @@ export class SinkTable {
   }
 
   markUsed (name: string): void {
+    this.recording?.push({ kind: 'used', name })
     this.used.add(name)
+  }
+
+  /**
+   * What a file's compile depends on here: the declared sinks (names, types and options, whose
+   * defaults outputs inherit). A file compiled against the same fingerprint compiles the same.
+   */
+  fingerprint (): string {
+    return JSON.stringify([...this.declared.values()].map((d) => [d.name, d.type, d.options, d.baseDir]))
+  }
+
+  /** Runs `compile` and returns what it did to the table along with its result. */
+  recordDuring<T> (compile: () => T): { result: T, effects: SinkEffect[] } {
+    this.recording = []
+    try {
+      const result = compile()
+      return { result, effects: this.recording }
+    } finally {
+      this.recording = undefined
+    }
+  }
+
+  /** Does to the table what a recorded compile did (sinks used, implicit sinks created, in order). */
+  replay (effects: readonly SinkEffect[]): void {
+    for (const e of effects) {
+      if (e.kind === 'used') this.markUsed(e.name)
+      else this.forShorthand(e.type, e.declaredAt, e.baseDir)
+    }
   }
 
   /** A warning for each declared sink that no output uses (it is still started). */
@@ -86,6 +117,11 @@ export class SinkTable {
     return [...this.declared.values(), ...this.implicit.values()]
   }
 }
+
+/** One thing a file's compile did to the sink table. */
+export type SinkEffect =
+  | { kind: 'used', name: string }
+  | { kind: 'shorthand', type: SinkType, declaredAt: string, baseDir: string }
 
 /** Relative paths in a file resolve against its directory. */
 export function baseDirOf (source: SourceFile): string {

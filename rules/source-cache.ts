@@ -1,12 +1,23 @@
 /**
  * Parsed and validated rules files kept between reloads. Parsing YAML is most of a reload's cost;
  * a file whose text has not changed since the last load is not parsed or validated again, so
- * editing one file of a directory of many costs that file, not all of them. Compiling still covers
- * every file (outputs depend on the sinks of the whole set).
+ * editing one file of a directory of many costs that file, not all of them. An unchanged file's
+ * compiled rules are kept too, as long as the sinks declared across the set (which its outputs
+ * name) are the same.
  */
+import type { CompiledRule } from './compile.js'
 import { parseSource, readSourceText, type SourceFile } from './load.js'
 import type { RuleProblem } from './problems.js'
+import type { SinkEffect } from './sinks.js'
 import { validateRuleFile } from './validate.js'
+
+/** A file's compile, valid while the declared sinks keep the same fingerprint. */
+export interface CachedCompile {
+  sinks: string
+  rules: CompiledRule[]
+  problems: RuleProblem[]
+  effects: SinkEffect[]
+}
 
 interface Entry {
   text: string
@@ -19,6 +30,7 @@ export type CachedLoad = { ok: true, source: SourceFile, problems: RuleProblem[]
 
 export class SourceCache {
   private readonly entries = new Map<string, Entry>()
+  private readonly compiles = new WeakMap<SourceFile, CachedCompile>()
   /** Loads that found the file unchanged (for tests and the reload log). */
   hits = 0
 
@@ -36,6 +48,16 @@ export class SourceCache {
     const problems = validateRuleFile(parsed.source)
     this.entries.set(file, { text: read.text, source: parsed.source, problems })
     return { ok: true, source: parsed.source, problems }
+  }
+
+  /** The compile of this parsed file against sinks with this fingerprint, if kept. */
+  compiled (source: SourceFile, sinks: string): CachedCompile | undefined {
+    const c = this.compiles.get(source)
+    return c !== undefined && c.sinks === sinks ? c : undefined
+  }
+
+  keepCompiled (source: SourceFile, compiled: CachedCompile): void {
+    this.compiles.set(source, compiled)
   }
 
   /** Forgets files that are no longer part of the rule set. */

@@ -59,3 +59,41 @@ describe('source cache', () => {
     assert.equal(cache.hits, 0)
   })
 })
+
+describe('source cache: compiled files', () => {
+  let dir: string
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'signalbox-cache-')) })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  const sinkFile = (qos: number): string => `version: 1\nsinks:\n  bus: { type: mqtt, url: "mqtt://127.0.0.1:1", qos: ${qos} }\nrules: []\n`
+  const user = 'version: 1\nrules:\n  - name: send\n    from: a/#\n    to: [{ sink: bus }, { file: out.jsonl }]\n'
+
+  it('reuses an unchanged file\'s compiled rules, and compiles it again when a sink it names changes', () => {
+    const cache = new SourceCache()
+    writeFileSync(join(dir, 'a-sinks.yaml'), sinkFile(0))
+    writeFileSync(join(dir, 'b-rules.yaml'), user)
+    const first = loadRuleSet([dir], cache)
+    const second = loadRuleSet([dir], cache)
+    assert.ok(first.ok && second.ok)
+    assert.equal(second.ruleSet.rules[0], first.ruleSet.rules[0], 'the same compiled rule')
+    assert.deepEqual(second.ruleSet.sinks.map((s) => s.name), first.ruleSet.sinks.map((s) => s.name), 'the implicit file sink comes back')
+    assert.deepEqual(second.warnings, first.warnings)
+    writeFileSync(join(dir, 'a-sinks.yaml'), sinkFile(1))
+    const third = loadRuleSet([dir], cache)
+    assert.ok(third.ok)
+    assert.notEqual(third.ruleSet.rules[0], first.ruleSet.rules[0], 'compiled again')
+    const output = third.ruleSet.rules[0].outputs[0] as { qos?: number }
+    assert.equal(output.qos, 1, 'the output takes the sink\'s new default')
+  })
+
+  it('reports a sink removed from another file as unknown, even for a file that did not change', () => {
+    const cache = new SourceCache()
+    writeFileSync(join(dir, 'a-sinks.yaml'), sinkFile(0))
+    writeFileSync(join(dir, 'b-rules.yaml'), user)
+    assert.ok(loadRuleSet([dir], cache).ok)
+    writeFileSync(join(dir, 'a-sinks.yaml'), 'version: 1\nrules: []\n')
+    const broken = loadRuleSet([dir], cache)
+    assert.ok(!broken.ok)
+    assert.deepEqual(broken.problems.map((p) => p.code), ['UNKNOWN_SINK'])
+  })
+})
