@@ -105,6 +105,28 @@ describe('sources', function () {
     await worker.stop()
   })
 
+  it('with --source embedded, serves its own broker too; derived messages go back where their input came from', async () => {
+    const server = await startMosquitto()
+    const worker = await startWorker([rulesFile(), '--source', 'embedded', '--source', server.url, '--port', '0'])
+    await until(() => /listening on 127\.0\.0\.1:\d+ \(tcp\)/.test(worker.proc.stderr()), 10_000, 'embedded listener logged')
+    const embeddedPort = Number(/listening on 127\.0\.0\.1:(\d+) \(tcp\)/.exec(worker.proc.stderr())![1])
+    const external = await collect(server)
+    const local = await mqtt.connectAsync(`mqtt://127.0.0.1:${embeddedPort}`, { reconnectPeriod: 0 })
+    onTeardown(async () => await local.endAsync(true))
+    const localGot = new Latch<string>()
+    local.on('message', (topic) => localGot.push(topic))
+    await local.subscribeAsync('out/#', { qos: 1 })
+    await local.publishAsync('in/local', 'x', { qos: 1 })
+    await external.client.publishAsync('in/remote', 'x', { qos: 1 })
+    assert.deepEqual(await localGot.wait(1, 10_000), ['out/local'])
+    assert.deepEqual(await external.got.wait(1, 10_000), ['out/remote'])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepEqual(localGot.items, ['out/local'], 'the remote message\'s output did not come to the embedded broker')
+    assert.deepEqual(external.got.items, ['out/remote'], 'the local message\'s output did not go to the remote broker')
+    const report = await worker.stop()
+    assert.equal(report.rules.echo.published, 2)
+  })
+
   it('starts while its broker and NATS are unreachable, says they are down, and still stops cleanly on SIGTERM', async () => {
     const nowhere = await freePort()
     const worker = await startWorker([rulesFile(), '--source', `mqtt://127.0.0.1:${nowhere}`, '--source', `nats://127.0.0.1:${nowhere}`])
