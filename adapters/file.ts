@@ -35,7 +35,7 @@ class FileSink extends QueuedSink {
   private readonly options: FileOptions
 
   constructor (definition: SinkDefinition, context: SinkContext) {
-    super(definition, context.logger)
+    super(definition, context)
     const o = definition.options
     this.options = {
       format: o.format === 'raw' ? 'raw' : 'jsonl',

@@ -28,7 +28,7 @@ class MqttSink extends QueuedSink {
   private client: MqttClient | undefined
 
   constructor (definition: SinkDefinition, context: SinkContext) {
-    super(definition, context.logger)
+    super(definition, context)
     const o = definition.options
     const tls = o.tls as Record<string, unknown> | undefined
     const file = (key: string): string | undefined => typeof tls?.[key] === 'string' ? resolve(definition.baseDir, tls[key] as string) : undefined

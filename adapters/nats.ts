@@ -42,7 +42,7 @@ class NatsSink extends QueuedSink {
   private seq = 0
 
   constructor (definition: SinkDefinition, context: SinkContext) {
-    super(definition, context.logger)
+    super(definition, context)
     const o = definition.options
     const tls = o.tls as Record<string, string> | undefined
     this.options = {

@@ -4,7 +4,7 @@
  * counts every message until it is delivered or dropped. A transport only connects and delivers.
  */
 import type { Logger } from '../engine/logger.js'
-import type { Delivery, DropReason, Sink, SinkCounters, SinkDefinition, SinkHealth, SinkState } from './sink.js'
+import type { Delivery, DropReason, Sink, SinkContext, SinkCounters, SinkDefinition, SinkHealth, SinkState } from './sink.js'
 
 export const DEFAULT_QUEUE_SIZE = 10_000
 const MAX_BATCH = 256
@@ -51,10 +51,13 @@ export abstract class QueuedSink implements Sink {
     emitted: 0, queued: 0, delivered: 0, retried: 0, failures: 0, dropped: { queue_full: 0, rejected: 0, shutdown: 0 }
   }
 
-  constructor (definition: SinkDefinition, logger: Logger) {
+  private readonly observeDelivery: SinkContext['observeDelivery']
+
+  constructor (definition: SinkDefinition, context: SinkContext) {
     this.name = definition.name
     this.capacity = typeof definition.options.queue_size === 'number' ? definition.options.queue_size : DEFAULT_QUEUE_SIZE
-    this.logger = logger.child({ sink: definition.name })
+    this.logger = context.logger.child({ sink: definition.name })
+    this.observeDelivery = context.observeDelivery
   }
 
   /** Opens the connection (or nothing, for a file); must not wait for a server that is down. */
@@ -194,6 +197,11 @@ export abstract class QueuedSink implements Sink {
     const refused = rejected.filter((r) => r.index < completed)
     this.count.delivered += completed - refused.length
     for (const r of refused) this.drop('rejected', 1, r.reason, batch[r.index])
+    if (this.observeDelivery !== undefined) {
+      const now = Date.now()
+      const skip = new Set(refused.map((r) => r.index))
+      for (let i = 0; i < completed; i++) if (!skip.has(i)) this.observeDelivery(this.name, (now - batch[i].time) / 1000)
+    }
     if (this.depth() === 0) this.notifyIdle()
   }
 

@@ -125,6 +125,8 @@ export interface SinkOptionProblem {
 
 export interface SinkContext {
   logger: Logger
+  /** Told the delivery time of each message a sink delivers (from the message's arrival), for metrics. */
+  observeDelivery?: (sink: string, seconds: number) => void
 }
 
 /** One kind of sink. Adding a sink is a file exporting one of these plus a line in adapters/registry.ts. */

@@ -3,7 +3,6 @@
  * process answers) and /readyz (it can do its job; 503 with what is not ready otherwise).
  */
 import { createServer, type Server } from 'node:http'
-import type { Registry } from 'prom-client'
 import type { Logger } from './logger.js'
 import type { Readiness } from './readiness.js'
 
@@ -14,7 +13,9 @@ export interface HttpEndpoint {
 }
 
 export interface HttpHandlers {
-  registry: Registry
+  /** The metrics in Prometheus' text format. */
+  scrape: () => Promise<string>
+  contentType: string
   readiness: () => Readiness
   logger: Logger
 }
@@ -27,8 +28,8 @@ export async function startHttp (host: string, port: number, handlers: HttpHandl
       return
     }
     if (path === '/metrics') {
-      handlers.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': handlers.registry.contentType }).end(text)
+      handlers.scrape().then((text) => {
+        res.writeHead(200, { 'content-type': handlers.contentType }).end(text)
       }, (err: Error) => {
         handlers.logger.error({ err: err.message }, 'metrics collection failed')
         res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`)

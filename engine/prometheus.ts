@@ -8,9 +8,16 @@ import type { ServiceReport } from './service.js'
 
 export interface Metrics {
   registry: Registry
+  /** The metrics in the text format, from a fresh report. */
+  scrape: () => Promise<string>
   /** Time one message spent in the engine: routing, where, set and handing every output on. */
   observeProcessing: (seconds: number) => void
+  /** Time from a message's arrival until a sink delivered what a rule made of it (end to end). */
+  observeDelivery: (sink: string, seconds: number) => void
 }
+
+/** Buckets from 1 ms to a minute: a sink's delivery spans a network round trip, or a wait for a server to come back. */
+const DELIVERY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 /** Buckets from 5 µs to 100 ms: a rule takes microseconds; the tail is what matters. */
 const PROCESSING_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1]
@@ -20,12 +27,11 @@ type Collect<L extends string> = (set: (labels: Partial<Record<L, string>>, valu
 export function createMetrics (report: () => ServiceReport): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'signalbox_' })
-  // One report per scrape, shared by every metric's collect.
-  let cached: { at: number, report: ServiceReport } | undefined
+  // One report per scrape, shared by every metric's collect; scrape() starts a new one.
+  let cached: ServiceReport | undefined
   const current = (): ServiceReport => {
-    const now = Date.now()
-    if (cached === undefined || now - cached.at > 100) cached = { at: now, report: report() }
-    return cached.report
+    cached ??= report()
+    return cached
   }
 
   const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: Collect<L>): void => {
@@ -129,7 +135,22 @@ export function createMetrics (report: () => ServiceReport): Metrics {
     buckets: PROCESSING_BUCKETS,
     registers: [registry]
   })
-  return { registry, observeProcessing: (seconds) => { processing.observe(seconds) } }
+  const delivery = new Histogram({
+    name: 'signalbox_sink_delivery_seconds',
+    help: 'End to end through a sink: from the message\'s arrival until the sink delivered the rule\'s output (acknowledged where the transport acknowledges).',
+    labelNames: ['sink'],
+    buckets: DELIVERY_BUCKETS,
+    registers: [registry]
+  })
+  return {
+    registry,
+    scrape: async () => {
+      cached = undefined
+      return await registry.metrics()
+    },
+    observeProcessing: (seconds) => { processing.observe(seconds) },
+    observeDelivery: (sink, seconds) => { delivery.observe({ sink }, seconds) }
+  }
 }
 
 function snakeCase (name: string): string {

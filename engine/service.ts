@@ -64,7 +64,9 @@ export interface ServiceReport {
 }
 
 export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean, sourceCache?: SourceCache }): Promise<Service> {
-  const pool = new SinkPool(logger)
+  // Made before anything starts, so every message is timed; it reads the report only when scraped.
+  const metrics: Metrics | undefined = settings.http === undefined ? undefined : createMetrics(() => report())
+  const pool = new SinkPool(logger, metrics?.observeDelivery)
   let plan
   try {
     plan = await pool.prepare(ruleSet.sinks)
@@ -81,8 +83,6 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     deadLetterPrefix: settings.deadLetterPrefix,
     maxJsonDepth: settings.limits.maxJsonDepth
   }, plan.sinks)
-  // Made before any input starts, so every message is timed; it reads the report only when scraped.
-  const metrics: Metrics | undefined = settings.http === undefined ? undefined : createMetrics(() => report())
   const onMessage = (msg: InboundMessage): void => {
     if (metrics === undefined) { engine.handle(msg); return }
     const started = performance.now()
@@ -147,7 +147,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   const ready = (): Readiness => readiness(report(), { stopping: stopping !== undefined, graceMs: settings.readyGraceMs, now: Date.now() })
   if (settings.http !== undefined && metrics !== undefined) {
     try {
-      http = await startHttp(settings.http.host, settings.http.port, { registry: metrics.registry, readiness: ready, logger })
+      http = await startHttp(settings.http.host, settings.http.port, { scrape: metrics.scrape, contentType: metrics.registry.contentType, readiness: ready, logger })
     } catch (err) {
       await closeStarted()
       throw new UsageError(`cannot serve --http on ${settings.http.host}:${settings.http.port}: ${(err as Error).message}`, { cause: err })

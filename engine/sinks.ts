@@ -4,7 +4,7 @@
  * removed or replaced one is drained and closed once the new rule set is in place.
  */
 import { sinkType } from '../adapters/registry.js'
-import type { Sink, SinkCounters, SinkDefinition, SinkHealth } from '../adapters/sink.js'
+import type { Sink, SinkContext, SinkCounters, SinkDefinition, SinkHealth } from '../adapters/sink.js'
 import type { Logger } from './logger.js'
 
 export interface SinkReport {
@@ -26,7 +26,7 @@ export interface SinkPlan {
 export class SinkPool {
   private running = new Map<string, { sink: Sink, fingerprint: string }>()
 
-  constructor (private readonly logger: Logger) {}
+  constructor (private readonly logger: Logger, private readonly observeDelivery?: SinkContext['observeDelivery']) {}
 
   get sinks (): Map<string, Sink> {
     return new Map([...this.running].map(([name, r]) => [name, r.sink]))
@@ -51,7 +51,7 @@ export class SinkPool {
         }
         const type = sinkType(definition.type)
         if (type === undefined) throw new Error(`unknown sink type '${definition.type}'`)
-        const sink = type.create(definition, { logger: this.logger })
+        const sink = type.create(definition, { logger: this.logger, observeDelivery: this.observeDelivery })
         fresh.push({ name: definition.name, sink })
         try {
           await sink.start()

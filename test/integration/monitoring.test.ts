@@ -83,7 +83,7 @@ describe('monitoring', function () {
     assert.equal((await get(port, '/nope')).status, 404)
   })
 
-  it('reports not ready while a NATS sink\'s server is down, and ready again when it returns', async () => {
+  it('times deliveries end to end through a sink; reports not ready while its NATS server is down, and ready again when it returns', async () => {
     const nats = await startNatsServer()
     const rules = `
 version: 1
@@ -97,6 +97,13 @@ rules:
     const sb = await startSignalbox(rules, { settings: { http: { host: '127.0.0.1', port: 0 }, readyGraceMs: 0 } })
     const port = sb.service.http!.port
     await until(async () => (await get(port, '/readyz')).status === 200, 10_000, 'ready at first')
+    // Three messages through the sink: the end-to-end histogram counts each delivery.
+    const client = await connect(sb.port)
+    for (let i = 0; i < 3; i++) await client.publishAsync(`in/${i}`, 'x', { qos: 1 })
+    await until(async () => parseMetrics((await get(port, '/metrics')).body).get('signalbox_sink_delivery_seconds_count{sink="bus"}') === 3, 10_000, 'three deliveries timed')
+    const timed = parseMetrics((await get(port, '/metrics')).body)
+    assert.equal(timed.get('signalbox_sink_delivered_total{sink="bus",type="nats"}'), 3)
+    assert.equal(timed.get('signalbox_sink_delivery_seconds_bucket{le="+Inf",sink="bus"}'), 3)
     await nats.stop()
     let down = { status: 0, body: '' }
     await until(async () => { down = await get(port, '/readyz'); return down.status === 503 }, 10_000, 'not ready once NATS is gone')
