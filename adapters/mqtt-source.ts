@@ -11,25 +11,17 @@
  */
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { OutMessage } from './sink.js'
-import {
-  createSourceCounters, HOPS_PROPERTY, parseHops, redactUrl,
-  type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
-} from './source.js'
+import { HOPS_PROPERTY, parseHops, type Source } from './source.js'
+import { SourceBase } from './source-base.js'
 import { topicMatches } from '../rules/pattern.js'
-import { noDelay } from './mqtt-socket.js'
-import { readPem } from './pem.js'
+import { noDelay, withCredentials } from './mqtt-client.js'
 
 /** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
 const MAX_SUBSCRIPTION_ID = 268_435_455
 
-export class MqttSource implements Source {
+export class MqttSource extends SourceBase implements Source {
   readonly kind = 'mqtt'
-  readonly name: string
   private client: MqttClient | undefined
-  private state: SourceState = 'connecting'
-  private since = Date.now()
-  private lastError: string | undefined
-  private readonly stats: SourceCounters = createSourceCounters()
   /** Filter → subscription identifier, and back. */
   private readonly ids = new Map<string, number>()
   private readonly filters = new Map<number, string>()
@@ -40,8 +32,8 @@ export class MqttSource implements Source {
   /** Serialises subscription changes: a reload during a reconnect must not interleave with it. */
   private changes: Promise<void> = Promise.resolve()
 
-  constructor (private readonly settings: SourceSettings, private readonly context: SourceContext) {
-    this.name = redactUrl(settings.url)
+  protected subscriptionCount (): number {
+    return this.ids.size
   }
 
   async start (): Promise<void> {
@@ -58,15 +50,7 @@ export class MqttSource implements Source {
       // Subscriptions are ours to restore (with their identifiers) on every connect.
       resubscribe: false
     }
-    if (s.username !== undefined) options.username = s.username
-    if (s.password !== undefined) options.password = s.password
-    if (s.tls !== undefined) {
-      options.ca = readPem(s.tls.ca, 'tls.ca')
-      options.cert = readPem(s.tls.cert, 'tls.cert')
-      options.key = readPem(s.tls.key, 'tls.key')
-      options.rejectUnauthorized = s.tls.rejectUnauthorized
-    }
-    const client = connect(s.url, options)
+    const client = connect(s.url, withCredentials(options, s))
     this.client = client
     client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet))
     client.on('connect', () => {
@@ -122,14 +106,6 @@ export class MqttSource implements Source {
       this.stats.publishFailed++
       done(err)
     })
-  }
-
-  health (): SourceHealth {
-    return { state: this.state, since: this.since, lastError: this.lastError, subscriptions: this.ids.size }
-  }
-
-  counters (): SourceCounters {
-    return { ...this.stats }
   }
 
   async close (): Promise<void> {
@@ -191,16 +167,6 @@ export class MqttSource implements Source {
     const next = this.changes.then(change, change)
     this.changes = next.catch((err: Error) => { this.context.logger.warn({ source: this.name, err: err.message }, 'subscription change failed') })
     return next
-  }
-
-  private setState (state: SourceState, reason?: string): void {
-    if (this.state === state || this.state === 'closed') return
-    const previous = this.state
-    this.state = state
-    this.since = Date.now()
-    if (reason !== undefined) this.lastError = reason
-    if (state === 'up') this.context.logger.info({ source: this.name, from: previous }, 'source connected')
-    else if (state === 'down') this.context.logger.warn({ source: this.name, from: previous, err: reason }, 'source disconnected; reconnecting')
   }
 }
 

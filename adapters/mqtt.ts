@@ -7,8 +7,7 @@ import { resolve } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
-import { noDelay } from './mqtt-socket.js'
-import { readPem } from './pem.js'
+import { noDelay, withCredentials } from './mqtt-client.js'
 
 const BATCH_TIMEOUT_MS = 30_000
 
@@ -54,15 +53,7 @@ class MqttSink extends QueuedSink {
       // Our own queue bounds what waits while the broker is away; mqtt.js keeps only what is in flight.
       queueQoSZero: false
     }
-    if (o.username !== undefined) options.username = o.username
-    if (o.password !== undefined) options.password = o.password
-    if (o.tls !== undefined) {
-      options.ca = readPem(o.tls.ca, 'tls.ca')
-      options.cert = readPem(o.tls.cert, 'tls.cert')
-      options.key = readPem(o.tls.key, 'tls.key')
-      options.rejectUnauthorized = o.tls.rejectUnauthorized
-    }
-    const client = connect(o.url, options)
+    const client = connect(o.url, withCredentials(options, o))
     this.client = client
     client.on('connect', () => { noDelay(client); this.markUp() })
     client.on('close', () => { if (this.isUp()) this.markDown(`connection to ${o.url} closed`) })

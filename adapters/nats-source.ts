@@ -9,32 +9,25 @@
  */
 import { connect, Events, headers, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats'
 import type { OutMessage } from './sink.js'
-import {
-  createSourceCounters, HOPS_HEADER, parseHops, redactUrl,
-  type Source, type SourceContext, type SourceCounters, type SourceHealth, type SourceSettings, type SourceState
-} from './source.js'
+import { HOPS_HEADER, parseHops, type Source } from './source.js'
+import { SourceBase } from './source-base.js'
 import { readPem } from './pem.js'
 
 /** How long start() waits for the first connection before the service goes on (it keeps dialling). */
 const FIRST_CONNECT_WAIT_MS = 2_000
 const REDIAL_MAX_MS = 5_000
 
-export class NatsSource implements Source {
+export class NatsSource extends SourceBase implements Source {
   readonly kind = 'nats'
-  readonly name: string
   private nc: NatsConnection | undefined
-  private state: SourceState = 'connecting'
-  private since = Date.now()
-  private lastError: string | undefined
-  private readonly stats: SourceCounters = createSourceCounters()
   /** Filter → its subscriptions (one or two subjects). */
   private readonly subscriptions = new Map<string, Subscription[]>()
   private wanted: string[] = []
   /** Cuts the wait between dial attempts short (on close). */
   private redial: (() => void) | undefined
 
-  constructor (private readonly settings: SourceSettings, private readonly context: SourceContext) {
-    this.name = redactUrl(settings.url)
+  protected subscriptionCount (): number {
+    return this.subscriptions.size
   }
 
   async start (): Promise<void> {
@@ -125,14 +118,6 @@ export class NatsSource implements Source {
     }
   }
 
-  health (): SourceHealth {
-    return { state: this.state, since: this.since, lastError: this.lastError, subscriptions: this.subscriptions.size }
-  }
-
-  counters (): SourceCounters {
-    return { ...this.stats }
-  }
-
   async close (): Promise<void> {
     this.setState('closed')
     this.redial?.()
@@ -180,26 +165,11 @@ export class NatsSource implements Source {
     this.context.onMessage({ topic: msg.subject.split('.').join('/'), payload: Buffer.from(msg.data), qos: 0, retain: false, clientId: null, hops, via, publish: this.publish })
   }
 
-  /** A method, not a field test: the state changes under a loop that awaits. */
-  private isClosed (): boolean {
-    return this.state === 'closed'
-  }
-
   private async watch (nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === Events.Disconnect) this.setState('down', `disconnected from ${this.name}`)
       else if (status.type === Events.Reconnect) this.setState('up')
     }
-  }
-
-  private setState (state: SourceState, reason?: string): void {
-    if (this.state === state || this.state === 'closed') return
-    const previous = this.state
-    this.state = state
-    this.since = Date.now()
-    if (reason !== undefined) this.lastError = reason
-    if (state === 'up') this.context.logger.info({ source: this.name, from: previous }, 'source connected')
-    else if (state === 'down') this.context.logger.warn({ source: this.name, from: previous, err: reason }, 'source disconnected; reconnecting')
   }
 }
 
