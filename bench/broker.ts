@@ -8,7 +8,7 @@
 //  - paced: 10,000 msg/s for a few seconds; the subscriber reports the latency of what it receives
 //    (for raw aedes and Mosquitto the input itself, for signalbox the rule's output) as p50 and p99.
 // Run it alone with `npm run bench -- broker` (add --quick for a short run).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpuTicks, freePort, mosquittoBinary, waitForPort } from './processes.js'
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { fmt, machine, median, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
+import { nodeRedBinary, nodeRedRate } from './nodered.js'
 import { rulesYaml } from './rules-file.js'
 
 const FLOOD = quick ? 30_000 : 100_000
@@ -52,6 +53,8 @@ async function main (): Promise<void> {
       servers.push({ name: 'Mosquitto (no rules)', start: (port) => { writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`); return spawn(mosquitto, ['-c', conf], { stdio: 'ignore' }) }, outputs: false })
     }
     const results = new Map<string, { rate: number[], cpu: number[], subRate: number[], subCpu: number[], p50: number[], p99: number[] }>()
+    const nodeRed = nodeRedBinary()
+    const nodeRedRates: number[] = []
     for (let run = 0; run < RUNS; run++) {
       for (const s of servers) {
         const port = await freePort()
@@ -77,6 +80,9 @@ async function main (): Promise<void> {
           server.kill('SIGKILL')
         }
       }
+      if (nodeRed !== undefined && mosquitto !== undefined) {
+        nodeRedRates.push(await nodeRedRate(dir, mosquitto, nodeRed, FLOOD, async (port) => { await child(['publish', String(port), dir, 'flood']) }))
+      }
     }
     const raw = results.get(servers[0].name)!
     console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood, without and then with a subscriber on '#'; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; medians of ${RUNS} interleaved runs)`)
@@ -87,8 +93,14 @@ async function main (): Promise<void> {
       const r = results.get(s.name)!
       console.log(`| ${s.name} | ${fmt(median(r.rate))} | ${ratio(r.rate, raw.rate)} | ${median(r.cpu).toFixed(1)} | ${ratio(r.cpu, raw.cpu)} | ${fmt(median(r.subRate))} | ${ratio(r.subRate, raw.subRate)} | ${median(r.subCpu).toFixed(1)} | ${ratio(r.subCpu, raw.subCpu)} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} |`)
     }
-    const nodeRed = spawnSync('sh', ['-c', 'command -v node-red']).status === 0
-    console.log(`| Node-RED | ${nodeRed ? 'installed, but the flow is not automated yet' : 'not installed: row skipped'} | | | | | | | | | |`)
+    if (nodeRedRates.length > 0) {
+      const signalbox = results.get(servers[1].name)!
+      console.log(`| Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto; inputs handled per second) | ${fmt(median(nodeRedRates))} | ${(median(nodeRedRates) / median(raw.rate)).toFixed(2)}× | | | | | | | | |`)
+      console.log()
+      console.log(`signalbox (1,000 rules) ÷ Node-RED (one flow): ${(median(signalbox.rate) / median(nodeRedRates)).toFixed(1)}× the input rate`)
+    } else {
+      console.log(`| Node-RED | ${mosquitto === undefined ? 'needs Mosquitto: row skipped' : 'not installed (npm install -g node-red): row skipped'} | | | | | | | | | |`)
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
