@@ -64,9 +64,9 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .showHelpAfterError('(add --help for usage)')
 
   program.command('run')
-    .description('Start the embedded MQTT broker and run the rules on every message.')
+    .description('Start the embedded MQTT broker (or attach to others with --source) and run the rules on every message.')
     .argument('[rules...]', 'rules files or directories of *.yaml files')
-    .option('-c, --config <file>', 'config file (YAML): listen, rules, max_hops, dead_letter_prefix, drain_timeout_ms, log_level')
+    .option('-c, --config <file>', 'config file (YAML): listeners, users, acl, limits, rules, sources, share, http and the settings below')
     .option('--host <host>', `address the broker binds (default: ${DEFAULT_HOST})`)
     .option('-p, --port <port>', `TCP port of the broker, 0 for any free one (default: ${DEFAULT_PORT})`, parsePort)
     .option('--max-hops <n>', `republishes a message may pass through before it is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
