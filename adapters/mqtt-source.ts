@@ -29,6 +29,8 @@ export class MqttSource extends SourceBase implements Source {
   /** Identifiers of filters this process unsubscribed: a late copy through one runs no rule. */
   private readonly retired = new Set<number>()
   private corked = false
+  /** Filters removed by a reload while disconnected. */
+  private readonly unsubscribeLater = new Set<string>()
   /** Serialises subscription changes: a reload during a reconnect must not interleave with it. */
   private changes: Promise<void> = Promise.resolve()
 
@@ -57,7 +59,12 @@ export class MqttSource extends SourceBase implements Source {
       noDelay(client)
       this.setState('up')
       // Subscribe again even when the broker kept the session: our identifiers may be new (a restarted worker).
-      this.queue(async () => { await this.subscribe([...this.ids.keys()]) })
+      this.queue(async () => {
+        await this.subscribe([...this.ids.keys()])
+        const stale = [...this.unsubscribeLater]
+        this.unsubscribeLater.clear()
+        if (stale.length > 0) await client.unsubscribeAsync(stale.map((f) => this.subscriptionTopic(f)))
+      })
     })
     client.on('close', () => { if (this.state === 'up') this.setState('down', `connection to ${this.name} closed`) })
     client.on('offline', () => { if (this.state !== 'closed') this.setState('down', this.lastError ?? `${this.name} is unreachable`) })
@@ -82,7 +89,11 @@ export class MqttSource extends SourceBase implements Source {
       if (this.client?.connected === true) {
         await this.subscribe(added)
         if (removed.length > 0) await this.client.unsubscribeAsync(removed.map((f) => this.subscriptionTopic(f)))
+      } else {
+        // A kept session still holds them: unsubscribe once connected.
+        for (const f of removed) this.unsubscribeLater.add(f)
       }
+      for (const f of added) this.unsubscribeLater.delete(f)
       for (const f of removed) {
         const id = this.ids.get(f)!
         this.filters.delete(id)

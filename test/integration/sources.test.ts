@@ -71,6 +71,34 @@ describe('sources', function () {
     assert.match(worker.proc.stderr(), /source connected/)
   })
 
+  it('a reload while the broker is away: once back, the kept session drops the old filter and takes the new one', async () => {
+    const server = await startMosquitto()
+    const rules = rulesFile()
+    const config = join(tempDir(), 'worker.yaml')
+    writeFileSync(config, `sources:\n  - url: ${server.url}\n    client_id: kept-${process.pid}\n    session_expiry: 300\n`)
+    const worker = await startWorker([rules, '--config', config, '--http', '127.0.0.1:0'])
+    const http = await worker.http()
+    await server.stop()
+    await until(async () => await metric(http, 'signalbox_source_up') === 0, 10_000, 'source down')
+    writeFileSync(rules, RULES.replace('from: in/+n', 'from: moved/+n'))
+    const before = worker.proc.stderr().length
+    worker.proc.child.kill('SIGHUP')
+    await until(() => /source subscriptions changed/.test(worker.proc.stderr().slice(before)), 10_000, 'reloaded while away')
+    await server.start()
+    await until(async () => await metric(http, 'signalbox_source_up') === 1, 15_000, 'source up again')
+    const { client, got } = await collect(server)
+    await until(async () => { await client.publishAsync('moved/probe', 'x', { qos: 1 }); return got.items.length > 0 }, 10_000, 'the new filter works')
+    // Messages arrive in order: once this one is out, every probe before it has been counted.
+    await client.publishAsync('moved/mark', 'x', { qos: 1 })
+    await until(() => got.items.includes('out/mark'), 10_000, 'the mark')
+    const received = await metric(http, 'signalbox_source_received_total')
+    for (let i = 0; i < 20; i++) await client.publishAsync(`in/${i}`, 'x', { qos: 1 })
+    await client.publishAsync('moved/last', 'x', { qos: 1 })
+    await until(() => got.items.includes('out/last'), 10_000, 'the last message on the new filter')
+    assert.equal(await metric(http, 'signalbox_source_received_total'), received! + 1, 'nothing on the old filter reached the worker: the broker no longer sends it')
+    await worker.stop()
+  })
+
   it('takes messages from a broker over mutual TLS, with credentials and TLS files from the config file', async () => {
     const server = await startMosquitto({ mutualTls: true })
     const dir = tempDir()
