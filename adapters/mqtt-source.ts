@@ -16,6 +16,12 @@ import { SourceBase } from './source-base.js'
 import { topicMatches } from '../rules/pattern.js'
 import { noDelay, withCredentials } from './mqtt-client.js'
 
+/** A filter behind a subscription identifier, split once for the per-message check. */
+interface SubscribedFilter {
+  filter: string
+  levels: string[]
+}
+
 /** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
 const MAX_SUBSCRIPTION_ID = 268_435_455
 
@@ -24,7 +30,7 @@ export class MqttSource extends SourceBase implements Source {
   private client: MqttClient | undefined
   /** Filter → subscription identifier, and back. */
   private readonly ids = new Map<string, number>()
-  private readonly filters = new Map<number, string>()
+  private readonly filters = new Map<number, SubscribedFilter>()
   private nextId = 1
   /** Identifiers of filters this process unsubscribed: a late copy through one runs no rule. */
   private readonly retired = new Set<number>()
@@ -84,7 +90,7 @@ export class MqttSource extends SourceBase implements Source {
         const id = this.nextId
         this.nextId = this.nextId >= MAX_SUBSCRIPTION_ID ? 1 : this.nextId + 1
         this.ids.set(f, id)
-        this.filters.set(id, f)
+        this.filters.set(id, { filter: f, levels: f.split('/') })
       }
       if (this.client?.connected === true) {
         await this.subscribe(added)
@@ -187,13 +193,13 @@ export class MqttSource extends SourceBase implements Source {
  * matching the topic: a kept session's queue, from before a restart, carries the old process's
  * identifiers, which may mean other filters now.
  */
-function viaFilters (topic: string, ids: number | number[] | undefined, filters: ReadonlyMap<number, string>, retired: ReadonlySet<number>): string[] | undefined {
+function viaFilters (topic: string, ids: number | number[] | undefined, filters: ReadonlyMap<number, SubscribedFilter>, retired: ReadonlySet<number>): string[] | undefined {
   if (ids === undefined) return undefined
   const list = typeof ids === 'number' ? [ids] : ids
   const via: string[] = []
   for (const id of list) {
     const f = filters.get(id)
-    if (f !== undefined && topicMatches(f.split('/'), topic)) via.push(f)
+    if (f !== undefined && topicMatches(f.levels, topic)) via.push(f.filter)
     else if (!retired.has(id)) return undefined
   }
   return via

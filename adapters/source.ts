@@ -16,8 +16,6 @@ export interface SourceCounters {
   published: number
   /** Derived messages the source could not take (disconnected, refused). The engine counts them per rule too. */
   publishFailed: number
-  /** Messages refused before the engine: bad topic for MQTT, or a subject that is no topic. */
-  refused: number
 }
 
 export interface SourceHealth {
@@ -68,7 +66,7 @@ export interface SourceContext {
 }
 
 export function createSourceCounters (): SourceCounters {
-  return { received: 0, published: 0, publishFailed: 0, refused: 0 }
+  return { received: 0, published: 0, publishFailed: 0 }
 }
 
 /** A URL without its user and password, for logs. */

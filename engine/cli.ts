@@ -160,7 +160,8 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   const { broker } = service
   logger.info({ rules: loaded.ruleSet.rules.length, sinks: loaded.ruleSet.sinks.map((s) => s.name), files: loaded.ruleSet.files, watching: flags.watch !== false }, 'rules loaded')
   for (const l of broker?.listeners ?? []) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
-  for (const s of service.sources) logger.info({ source: s.name, kind: s.kind, share: settings.sources[0]?.share, state: s.health().state }, `signalbox taking messages from ${s.name}${settings.sources[0]?.share === undefined ? '' : ` (share group ${settings.sources[0].share})`}`)
+  const share = settings.sources[0]?.share
+  for (const s of service.sources) logger.info({ source: s.name, kind: s.kind, share, state: s.health().state }, `signalbox taking messages from ${s.name}${share === undefined ? '' : ` (share group ${share})`}`)
   if (broker === undefined && (flags.host !== undefined || flags.port !== undefined)) logger.warn('--host/--port ignored: the embedded broker is off with --source (add --source embedded to keep it)')
   const signal = await stopSignal
   logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the inputs, then draining sinks')
@@ -267,7 +268,7 @@ function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunS
   // Sources on the command line replace the config file's; either may list `embedded`.
   const rawSources: RawSource[] = flags.source !== undefined && flags.source.length > 0 ? flags.source.map((url) => ({ url })) : (fromConfig.sources ?? [])
   const share = flags.share ?? fromConfig.share
-  const external = sourceSettings(rawSources, share, process.cwd())
+  const external = sourceSettings(rawSources, share)
   if (share !== undefined && external.length === 0) throw new UsageError('--share splits the load of external sources: give --source mqtt://… or nats://… too')
   return {
     embedded: external.length === 0 || rawSources.some((r) => r.url === EMBEDDED_SOURCE),

@@ -70,8 +70,11 @@ export interface RawSource {
 export const EMBEDDED_SOURCE = 'embedded'
 export const DEFAULT_SOURCE_QOS = 1
 
-/** Sources with defaults filled in and files made absolute; `embedded` is left out (it is RunSettings.embedded). */
-export function sourceSettings (raw: RawSource[], share: string | undefined, base: string): SourceSettings[] {
+/**
+ * Sources with defaults filled in; `embedded` is left out (it is RunSettings.embedded). TLS paths
+ * are taken as given: loadConfig has made them absolute, and --source has none.
+ */
+export function sourceSettings (raw: RawSource[], share: string | undefined): SourceSettings[] {
   return raw.filter((r) => r.url !== EMBEDDED_SOURCE).map((r) => ({
     url: r.url,
     share,
@@ -84,12 +87,7 @@ export function sourceSettings (raw: RawSource[], share: string | undefined, bas
     sessionExpiry: r.session_expiry ?? 0,
     tls: r.tls === undefined
       ? undefined
-      : {
-          ca: r.tls.ca === undefined ? undefined : resolve(base, r.tls.ca),
-          cert: r.tls.cert === undefined ? undefined : resolve(base, r.tls.cert),
-          key: r.tls.key === undefined ? undefined : resolve(base, r.tls.key),
-          rejectUnauthorized: r.tls.reject_unauthorized !== false
-        }
+      : { ca: r.tls.ca, cert: r.tls.cert, key: r.tls.key, rejectUnauthorized: r.tls.reject_unauthorized !== false }
   }))
 }
 

@@ -1,4 +1,4 @@
-/** Counters per rule and for the engine as a whole, readable in-process (later exported as metrics). */
+/** Counters per rule and for the engine as a whole: plain numbers on the hot path, read by prometheus.ts when scraped. */
 
 /** What happened to the messages one rule saw. */
 export interface RuleCounters {

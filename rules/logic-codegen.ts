@@ -18,7 +18,8 @@ export interface CodegenHooks {
   closureFor: (node: unknown) => Evaluator
 }
 
-const COMPARISONS: Record<string, string> = { '==': '==', '===': '===', '!=': '!=', '!==': '!==', '>': '>', '>=': '>=', '<': '<', '<=': '<=' }
+/** JsonLogic comparisons that are JavaScript's operators of the same name. */
+const COMPARISONS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<='])
 
 class Generator {
   /** Closures and constant objects the generated source refers to as c[i]. */
@@ -58,7 +59,7 @@ class Generator {
     const raw = (node as Record<string, unknown>)[op]
     const args: unknown[] = Array.isArray(raw) ? raw : [raw]
     if (op === 'var') return this.variable(node, args)
-    if (COMPARISONS[op] !== undefined && args.length === 2) return `(${this.expr(args[0])} ${COMPARISONS[op]} ${this.expr(args[1])})`
+    if (COMPARISONS.has(op) && args.length === 2) return `(${this.expr(args[0])} ${op} ${this.expr(args[1])})`
     if (op === '!' && args.length === 1) return `!T(${this.expr(args[0])})`
     if (op === '!!' && args.length === 1) return `T(${this.expr(args[0])})`
     if ((op === 'and' || op === 'or') && args.length >= 1) return this.logical(op, args)

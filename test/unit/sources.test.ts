@@ -28,12 +28,12 @@ describe('sources', () => {
 
   it('keeps credentials out of a source\'s name, and takes them from the URL', () => {
     assert.equal(redactUrl('mqtt://worker:s3cret@127.0.0.1:1883'), 'mqtt://127.0.0.1:1883')
-    const [s] = sourceSettings([{ url: 'mqtt://worker:s%40cret@127.0.0.1:1883' }], 'g', '/base')
+    const [s] = sourceSettings([{ url: 'mqtt://worker:s%40cret@127.0.0.1:1883' }], 'g')
     assert.equal(s.username, 'worker')
     assert.equal(s.password, 's@cret')
     assert.equal(s.share, 'g')
     assert.equal(s.qos, 1)
-    assert.deepEqual(sourceSettings([{ url: 'embedded' }], undefined, '/'), [], '`embedded` is the embedded broker, not a source')
+    assert.deepEqual(sourceSettings([{ url: 'embedded' }], undefined), [], '`embedded` is the embedded broker, not a source')
   })
 
   it('refuses source URLs it cannot use, saying what to write', () => {
