@@ -38,6 +38,8 @@ export type EngineEvent =
   | { kind: 'failure', rule: CompiledRule, code: FailureCode, reason: string }
 
 export const DEFAULT_MAX_HOPS = 8
+/** The params of a rule without captures: one shared object, not one per message. */
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({})
 export const DEFAULT_DEAD_LETTER_PREFIX = '$signalbox/dead-letter'
 
 /** Sinks by name: the ones the rule set's outputs send to. */
@@ -109,7 +111,7 @@ export class Engine {
       const { rule, counters, sinks } = matches[i]
       if (via !== undefined && !via.includes(rule.pattern.filter)) continue
       counters.matched++
-      let params: Record<string, string> = {}
+      let params = NO_PARAMS
       if (rule.pattern.captures.length > 0) {
         levels ??= msg.topic.split('/')
         params = captureParams(rule, levels)

@@ -4,7 +4,10 @@
  * Results are cached per topic, with a bound: devices publish to the same topics again and again.
  */
 
-/** Topics whose matches are kept; past it the oldest is forgotten. A new rule set starts a new cache. */
+/**
+ * Topics a cache generation holds. A site with up to this many live topics always hits the newer
+ * generation; the cache holds at most twice this. A new rule set starts a new cache.
+ */
 export const DEFAULT_CACHE_SIZE = 10_000
 
 /** A trie node; its parts are allocated only when used, since most nodes of a large rule set have one child. */
@@ -73,7 +76,7 @@ export class Router<T> {
     if (result !== undefined) return result
     result = this.older.get(topic) ?? this.lookup(topic)
     if (this.cacheSize > 0) {
-      if (this.recent.size >= this.cacheSize / 2) {
+      if (this.recent.size >= this.cacheSize) {
         this.older = this.recent
         this.recent = new Map()
       }

@@ -3,7 +3,7 @@
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
 import { positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
-import { compileLogic, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
+import { compileLogic, compileRecord, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
 import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
 import { parsePattern, type Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
@@ -65,8 +65,8 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
   }
 
   const usage: LogicUsage = { payload: false, payloadFields: false }
-  const compileExpression = (expression: unknown, exprPath: DataPath): Evaluator | undefined => {
-    const compiled = compileLogic(expression)
+  const compileExpression = (expression: unknown, exprPath: DataPath, codegen = true): Evaluator | undefined => {
+    const compiled = compileLogic(expression, { codegen })
     if (!compiled.ok) {
       const { code, message, path: inner, atKey } = compiled.error
       problems.push(problemAt(source, [...exprPath, ...inner], code, message, { atKey }))
@@ -80,12 +80,10 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
   const where = raw.where === undefined ? undefined : compileExpression(raw.where, [...path, 'where'])
   let set: CompiledRule['set']
   if (raw.set !== null && typeof raw.set === 'object' && !Array.isArray(raw.set)) {
-    const fields: Array<[string, Evaluator]> = []
-    for (const [key, expression] of Object.entries(raw.set)) {
-      const f = compileExpression(expression, [...path, 'set', key])
-      if (f !== undefined) fields.push([key, f])
-    }
-    set = buildPayload(fields)
+    // Each field is checked on its own (its problems point at it); the object is then built by one function.
+    const fields = Object.entries(raw.set)
+    const checked = fields.filter(([key, expression]) => compileExpression(expression, [...path, 'set', key], false) !== undefined)
+    if (checked.length === fields.length) set = compileRecord(fields)
   }
 
   const outputs: CompiledOutput[] = []
@@ -110,13 +108,5 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     needsPayload: usage.payload || usage.payloadFields,
     needsJsonPayload: usage.payloadFields,
     source: at([])
-  }
-}
-
-function buildPayload (fields: Array<[string, Evaluator]>): (data: RuleData) => Record<string, unknown> {
-  return (data) => {
-    const out: Record<string, unknown> = {}
-    for (let i = 0; i < fields.length; i++) out[fields[i][0]] = fields[i][1](data)
-    return out
   }
 }

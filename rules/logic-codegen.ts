@@ -26,7 +26,7 @@ class Generator {
   readonly refs: unknown[] = []
   private temps = 0
 
-  constructor (private readonly hooks: CodegenHooks) {}
+  constructor (readonly hooks: CodegenHooks) {}
 
   get tempCount (): number {
     return this.temps
@@ -131,9 +131,26 @@ const MAX_FACTORIES = 10_000
 /** One function for the whole expression (top scope only: `var` reads the rule data). */
 export function generateEvaluator (expression: unknown, hooks: CodegenHooks): Evaluator {
   const generator = new Generator(hooks)
-  const body = generator.expr(expression)
+  return instantiate('where', generator, generator.expr(expression))
+}
+
+/**
+ * One function building a whole `set` object: an object literal, its fields evaluated in order.
+ * Keys reach the source through JSON.stringify; `__proto__` is a computed key, so it is an own field
+ * as any other, never the prototype.
+ */
+export function generateRecord (fields: ReadonlyArray<readonly [string, unknown]>, hooks: CodegenHooks): (data: unknown) => Record<string, unknown> {
+  const generator = new Generator(hooks)
+  const entries = fields.map(([key, expression]) => {
+    const name = JSON.stringify(key)
+    return `${key === '__proto__' ? `[${name}]` : name}: ${generator.expr(expression)}`
+  })
+  return instantiate('set', generator, `{ ${entries.join(', ')} }`) as (data: unknown) => Record<string, unknown>
+}
+
+function instantiate (name: string, generator: Generator, body: string): Evaluator {
   const temps = Array.from({ length: generator.tempCount }, (_, i) => `t${i}`)
-  const source = `return function where (d) {${temps.length > 0 ? ` let ${temps.join(', ')};` : ''} return ${body} }`
+  const source = `return function ${name} (d) {${temps.length > 0 ? ` let ${temps.join(', ')};` : ''} return ${body} }`
   let factory = factories.get(source)
   if (factory === undefined) {
     if (factories.size >= MAX_FACTORIES) factories.clear()
@@ -141,5 +158,5 @@ export function generateEvaluator (expression: unknown, hooks: CodegenHooks): Ev
     factory = new Function('T', 'c', source) as Factory
     factories.set(source, factory)
   }
-  return factory(hooks.truthy, generator.refs)
+  return factory(generator.hooks.truthy, generator.refs)
 }

@@ -6,7 +6,7 @@
  * prototype members such as 'constructor' or '__proto__'.
  */
 
-import { generateEvaluator } from './logic-codegen.js'
+import { generateEvaluator, generateRecord, type CodegenHooks } from './logic-codegen.js'
 
 /** What a rule sees for one message: the JsonLogic data and the template scope. */
 export interface RuleData {
@@ -89,7 +89,7 @@ export function compileLogic (
     // function, one unit for V8 to optimise, is what runs.
     const evaluate = options.codegen === false
       ? closure
-      : generateEvaluator(expression, { inherited: INHERITED, truthy, closureFor: (node) => compiler.build(node, [], 0, true) })
+      : generateEvaluator(expression, hooksFor(compiler))
     return { ok: true, evaluate, usage }
   } catch (err) {
     if (err instanceof CompileError) return { ok: false, error: err.detail }
@@ -98,6 +98,26 @@ export function compileLogic (
     }
     throw err
   }
+}
+
+/**
+ * The builder of a `set` object from expressions compileLogic has already checked: one generated
+ * function for the whole object, or (codegen: false) the closures writing the fields in order.
+ */
+export function compileRecord (fields: ReadonlyArray<readonly [string, unknown]>, options: LogicOptions = {}): (data: unknown) => Record<string, unknown> {
+  const compiler = new Compiler(options, { payload: false, payloadFields: false })
+  if (options.codegen !== false) return generateRecord(fields, hooksFor(compiler))
+  const closures = fields.map(([key, expression]) => [key, compiler.build(expression, [], 0, true)] as const)
+  return (d) => {
+    const out: Record<string, unknown> = {}
+    // defineProperty, not assignment: a field named __proto__ is a field, as in the generated literal.
+    for (let i = 0; i < closures.length; i++) Object.defineProperty(out, closures[i][0], { value: closures[i][1](d), enumerable: true, writable: true, configurable: true })
+    return out
+  }
+}
+
+function hooksFor (compiler: Compiler): CodegenHooks {
+  return { inherited: INHERITED, truthy, closureFor: (node) => compiler.build(node, [], 0, true) }
 }
 
 function isLogic (node: unknown): node is Record<string, unknown> {

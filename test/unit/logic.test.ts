@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import jsonLogic from 'json-logic-js'
-import { compileLogic, MAX_EXPRESSION_DEPTH } from '../../rules/logic.js'
+import { compileLogic, compileRecord, MAX_EXPRESSION_DEPTH } from '../../rules/logic.js'
 import { vectorPath } from '../helpers/paths.js'
 
 type Case = [unknown, unknown, unknown]
@@ -103,6 +103,29 @@ describe('logic', () => {
       }), { numRuns: 3000, seed: 20261125 })
     })
 
+    it('builds a set object as the closures build it: the same fields, in the same order, or the same failure', () => {
+      const keys = fc.constantFrom('a', 'b', '1', '0', '__proto__', 'constructor', 'x y', '"', '\u2028')
+      const fields = fc.uniqueArray(fc.tuple(keys, expr), { selector: ([k]) => k, minLength: 1, maxLength: 4 })
+      fc.assert(fc.property(fields, fc.oneof(data, fc.constant(null)), (entries, d) => {
+        if (!entries.every(([, e]) => compileLogic(e, { log: () => {} }).ok)) return
+        const run = (f: (x: unknown) => unknown): { value?: unknown, threw?: true } => { try { return { value: f(d) } } catch { return { threw: true } } }
+        const a = run(compileRecord(entries, { log: () => {} }))
+        const b = run(compileRecord(entries, { log: () => {}, codegen: false }))
+        assert.deepEqual(a, b)
+        if (a.value === undefined) return
+        assert.equal(Object.getPrototypeOf(a.value), Object.prototype)
+        assert.deepEqual(Object.keys(a.value as object), Object.keys(b.value as object))
+        assert.equal(JSON.stringify(a.value), JSON.stringify(b.value))
+      }), { numRuns: 2000, seed: 20261125 })
+    })
+
+    it('keeps a set field named __proto__ as a field, not the prototype', () => {
+      const build = compileRecord([['__proto__', { var: 'payload' }], ['b', 1]])
+      const out = build({ payload: { polluted: true } })
+      assert.equal(JSON.stringify(out), '{"__proto__":{"polluted":true},"b":1}')
+      assert.equal((out as { polluted?: boolean }).polluted, undefined)
+    })
+
     it('cannot be made to run code by a key or a string in the rule', () => {
       const g = globalThis as { pwned?: number }
       const hostile = '"]) || (globalThis.pwned = 1) || (["'
@@ -111,6 +134,7 @@ describe('logic', () => {
         assert.ok(compiled.ok)
         compiled.evaluate({ a: 1 })
       }
+      compileRecord([[hostile, 1], ['"]: (globalThis.pwned = 1), ["', { var: hostile }]])({ a: 1 })
       assert.equal(g.pwned, undefined)
     })
   })
