@@ -2,8 +2,8 @@
  * Validated rules file → CompiledRule[]: filters parsed, JsonLogic compiled to closures, templates
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
-import { positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
-import { compileLogic, compileRecord, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
+import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
+import { checkLogic, compileLogic, compileRecord, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
 import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
 import { parsePattern, type Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
@@ -54,8 +54,7 @@ export function compileRuleFile (source: SourceFile, sinks: SinkTable): { rules:
 }
 
 function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: SinkTable, problems: RuleProblem[]): CompiledRule | undefined {
-  const errorsBefore = problems.filter((p) => p.severity === 'error').length
-  const at = (sub: DataPath): SourcePosition => positionOf(source, [...path, ...sub])
+  const errorsBefore = errorCount(problems)
 
   let pattern: Pattern | undefined
   if (typeof raw.from === 'string') {
@@ -65,25 +64,30 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
   }
 
   const usage: LogicUsage = { payload: false, payloadFields: false }
-  const compileExpression = (expression: unknown, exprPath: DataPath, codegen = true): Evaluator | undefined => {
-    const compiled = compileLogic(expression, { codegen })
-    if (!compiled.ok) {
-      const { code, message, path: inner, atKey } = compiled.error
+  // A problem points at the node at fault; what the expression reads tells when to decode payloads.
+  const accept = (result: ReturnType<typeof checkLogic>, exprPath: DataPath): boolean => {
+    if (!result.ok) {
+      const { code, message, path: inner, atKey } = result.error
       problems.push(problemAt(source, [...exprPath, ...inner], code, message, { atKey }))
-      return undefined
+      return false
     }
-    usage.payload ||= compiled.usage.payload
-    usage.payloadFields ||= compiled.usage.payloadFields
-    return compiled.evaluate
+    usage.payload ||= result.usage.payload
+    usage.payloadFields ||= result.usage.payloadFields
+    return true
   }
 
-  const where = raw.where === undefined ? undefined : compileExpression(raw.where, [...path, 'where'])
+  let where: Evaluator | undefined
+  if (raw.where !== undefined) {
+    const compiled = compileLogic(raw.where)
+    if (accept(compiled, [...path, 'where']) && compiled.ok) where = compiled.evaluate
+  }
   let set: CompiledRule['set']
   if (raw.set !== null && typeof raw.set === 'object' && !Array.isArray(raw.set)) {
     // Each field is checked on its own (its problems point at it); the object is then built by one function.
     const fields = Object.entries(raw.set)
-    const checked = fields.filter(([key, expression]) => compileExpression(expression, [...path, 'set', key], false) !== undefined)
-    if (checked.length === fields.length) set = compileRecord(fields)
+    let ok = true
+    for (const [key, expression] of fields) ok = accept(checkLogic(expression), [...path, 'set', key]) && ok
+    if (ok) set = compileRecord(fields)
   }
 
   const outputs: CompiledOutput[] = []
@@ -96,7 +100,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     })
   }
 
-  const hasNewErrors = problems.filter((p) => p.severity === 'error').length > errorsBefore
+  const hasNewErrors = errorCount(problems) > errorsBefore
   if (hasNewErrors || pattern === undefined || typeof raw.name !== 'string') return undefined
   return {
     name: raw.name,
@@ -107,6 +111,12 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     onError: raw.on_error === 'drop' ? 'drop' : 'dead_letter',
     needsPayload: usage.payload || usage.payloadFields,
     needsJsonPayload: usage.payloadFields,
-    source: at([])
+    source: lazyPositionOf(source, path)
   }
+}
+
+function errorCount (problems: RuleProblem[]): number {
+  let n = 0
+  for (const p of problems) if (p.severity === 'error') n++
+  return n
 }

@@ -92,6 +92,28 @@ export function problemAt (
   return { code, severity: options.severity ?? 'error', message, file: source.file, line, col, excerpt }
 }
 
+/**
+ * The position of a node, found when first read: a compiled rule keeps one for trace output and
+ * runtime errors, which most rules never have, and finding it walks the document.
+ */
+export function lazyPositionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean } = {}): { file: string, line: number, col: number } {
+  return new LazyPosition(source, path, options.atKey === true)
+}
+
+class LazyPosition {
+  private found: { line: number, col: number } | undefined
+
+  constructor (private readonly source: SourceFile, private readonly path: DataPath, private readonly atKey: boolean) {}
+
+  get file (): string { return this.source.file }
+  get line (): number { return this.find().line }
+  get col (): number { return this.find().col }
+
+  private find (): { line: number, col: number } {
+    return (this.found ??= positionOf(this.source, this.path, { atKey: this.atKey }))
+  }
+}
+
 /** file:line:col of the node a data path names (or its key, with `atKey`; or an explicit offset). */
 export function positionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean, offset?: number } = {}): { file: string, line: number, col: number } {
   const { line, col } = source.lineCounter.linePos(options.offset ?? offsetOf(source, path, options.atKey === true))

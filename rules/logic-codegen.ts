@@ -20,6 +20,23 @@ export interface CodegenHooks {
 
 /** JsonLogic comparisons that are JavaScript's operators of the same name. */
 const COMPARISONS = new Set(['==', '===', '!=', '!==', '>', '>=', '<', '<='])
+const ARITHMETIC = new Set(['+', '*', '-', '/', '%'])
+
+/** The operator of a JsonLogic node: the one own key of a plain object, else undefined (counted without building a key list). */
+export function soleKey (node: unknown): string | undefined {
+  if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined
+  let only: string | undefined
+  for (const key in node) {
+    if (!Object.hasOwn(node, key)) continue
+    if (only !== undefined) return undefined
+    only = key
+  }
+  return only
+}
+
+function isPlainValue (x: unknown): boolean {
+  return x === null || typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean'
+}
 
 class Generator {
   /** Closures and constant objects the generated source refers to as c[i]. */
@@ -52,10 +69,9 @@ class Generator {
     if (typeof node === 'number' || typeof node === 'string') return this.ref(node)
     if (typeof node !== 'object') return this.call(node)
     // A list of plain values is one constant (nothing can change or observe its identity); any other list is evaluated.
-    if (Array.isArray(node)) return node.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x)) ? this.ref(node) : this.call(node)
-    const keys = Object.keys(node)
-    if (keys.length !== 1) return this.ref(node)
-    const op = keys[0]
+    if (Array.isArray(node)) return node.every(isPlainValue) ? this.ref(node) : this.call(node)
+    const op = soleKey(node)
+    if (op === undefined) return this.ref(node)
     const raw = (node as Record<string, unknown>)[op]
     const args: unknown[] = Array.isArray(raw) ? raw : [raw]
     if (op === 'var') return this.variable(node, args)
@@ -64,7 +80,7 @@ class Generator {
     if (op === '!!' && args.length === 1) return `T(${this.expr(args[0])})`
     if ((op === 'and' || op === 'or') && args.length >= 1) return this.logical(op, args)
     if ((op === 'if' || op === '?:') && args.length === 3) return `(T(${this.expr(args[0])}) ? ${this.expr(args[1])} : ${this.expr(args[2])})`
-    if (args.length === 2 && ['+', '*', '-', '/', '%'].includes(op)) return this.arithmetic(op, args)
+    if (args.length === 2 && ARITHMETIC.has(op)) return this.arithmetic(op, args)
     if (op === 'in' && args.length === 2) {
       const x = this.temp()
       const y = this.temp()
@@ -149,8 +165,9 @@ export function generateRecord (fields: ReadonlyArray<readonly [string, unknown]
 }
 
 function instantiate (name: string, generator: Generator, body: string): Evaluator {
-  const temps = Array.from({ length: generator.tempCount }, (_, i) => `t${i}`)
-  const source = `return function ${name} (d) {${temps.length > 0 ? ` let ${temps.join(', ')};` : ''} return ${body} }`
+  let temps = ''
+  for (let i = 0; i < generator.tempCount; i++) temps += i === 0 ? ' let t0' : `, t${i}`
+  const source = `return function ${name} (d) {${temps.length > 0 ? `${temps};` : ''} return ${body} }`
   let factory = factories.get(source)
   if (factory === undefined) {
     if (factories.size >= MAX_FACTORIES) factories.clear()

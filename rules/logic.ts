@@ -6,7 +6,7 @@
  * prototype members such as 'constructor' or '__proto__'.
  */
 
-import { generateEvaluator, generateRecord, type CodegenHooks } from './logic-codegen.js'
+import { generateEvaluator, generateRecord, soleKey, type CodegenHooks } from './logic-codegen.js'
 
 /** What a rule sees for one message: the JsonLogic data and the template scope. */
 export interface RuleData {
@@ -81,16 +81,24 @@ export function truthy (value: unknown): boolean {
 export function compileLogic (
   expression: unknown, options: LogicOptions = {}
 ): { ok: true, evaluate: Evaluator, usage: LogicUsage } | { ok: false, error: LogicError } {
-  const usage: LogicUsage = { payload: false, payloadFields: false }
-  const compiler = new Compiler(options, usage)
+  const checked = checkLogic(expression)
+  if (!checked.ok) return checked
+  // The closures are the reference; the generated function, one unit for V8 to optimise, is what
+  // runs, with closures only for the nodes it does not cover.
+  const compiler = new Compiler(options)
+  const evaluate = options.codegen === false ? compiler.build(expression, [], 0, true) : generateEvaluator(expression, hooksFor(compiler))
+  return { ok: true, evaluate, usage: checked.usage }
+}
+
+/**
+ * Checks an expression (operators, depth) and finds what it reads, without building anything:
+ * the same walk as the closures', so it fails exactly where building them would.
+ */
+export function checkLogic (expression: unknown): { ok: true, usage: LogicUsage } | { ok: false, error: LogicError } {
+  const compiler = new Compiler({}, true)
   try {
-    const closure = compiler.build(expression, [], 0, true)
-    // The closures check the expression (operators, depth) and are the reference; the generated
-    // function, one unit for V8 to optimise, is what runs.
-    const evaluate = options.codegen === false
-      ? closure
-      : generateEvaluator(expression, hooksFor(compiler))
-    return { ok: true, evaluate, usage }
+    compiler.build(expression, [], 0, true)
+    return { ok: true, usage: compiler.usage }
   } catch (err) {
     if (err instanceof CompileError) return { ok: false, error: err.detail }
     if (err instanceof RangeError) {
@@ -105,7 +113,7 @@ export function compileLogic (
  * function for the whole object, or (codegen: false) the closures writing the fields in order.
  */
 export function compileRecord (fields: ReadonlyArray<readonly [string, unknown]>, options: LogicOptions = {}): (data: unknown) => Record<string, unknown> {
-  const compiler = new Compiler(options, { payload: false, payloadFields: false })
+  const compiler = new Compiler(options)
   if (options.codegen !== false) return generateRecord(fields, hooksFor(compiler))
   const closures = fields.map(([key, expression]) => [key, compiler.build(expression, [], 0, true)] as const)
   return (d) => {
@@ -121,7 +129,7 @@ function hooksFor (compiler: Compiler): CodegenHooks {
 }
 
 function isLogic (node: unknown): node is Record<string, unknown> {
-  return typeof node === 'object' && node !== null && !Array.isArray(node) && Object.keys(node).length === 1
+  return soleKey(node) !== undefined
 }
 
 function constant (value: unknown): Evaluator {
@@ -130,57 +138,110 @@ function constant (value: unknown): Evaluator {
 
 type Path = Array<string | number>
 
-class Compiler {
-  constructor (private readonly options: LogicOptions, private readonly usage: LogicUsage) {}
+/** Returned by a dry walk (checkLogic), which builds nothing. */
+const UNBUILT: Evaluator = () => undefined
+const NO_ARGS: Evaluator[] = []
 
-  /** `topScope` is false inside map/filter/…, where 'var' reads the element, not the message. */
+class Compiler {
+  readonly usage: LogicUsage = { payload: false, payloadFields: false }
+
+  /** `dry`: walk and check only; every node gives UNBUILT. */
+  constructor (private readonly options: LogicOptions, private readonly dry = false) {}
+
+  /**
+   * `topScope` is false inside map/filter/…, where 'var' reads the element, not the message.
+   * `path` is one stack for the whole walk (pushed and popped), copied only into an error.
+   */
   build (node: unknown, path: Path, depth: number, topScope: boolean): Evaluator {
     if (depth > MAX_EXPRESSION_DEPTH) {
-      throw new CompileError({ code: 'BAD_EXPRESSION', message: `expression nests deeper than ${MAX_EXPRESSION_DEPTH} levels`, path, atKey: false })
+      throw new CompileError({ code: 'BAD_EXPRESSION', message: `expression nests deeper than ${MAX_EXPRESSION_DEPTH} levels`, path: [...path], atKey: false })
     }
     if (Array.isArray(node)) {
-      const items = node.map((n, i) => this.build(n, [...path, i], depth + 1, topScope))
+      const items = this.dry ? NO_ARGS : new Array<Evaluator>(node.length)
+      for (let i = 0; i < node.length; i++) {
+        path.push(i)
+        const built = this.build(node[i], path, depth + 1, topScope)
+        if (!this.dry) items[i] = built
+        path.pop()
+      }
+      if (this.dry) return UNBUILT
       return (d) => {
         const out = new Array(items.length)
         for (let i = 0; i < items.length; i++) out[i] = items[i](d)
         return out
       }
     }
-    if (!isLogic(node)) return constant(node)
-    const op = Object.keys(node)[0]
-    const raw = node[op]
-    const rawArgs: unknown[] = Array.isArray(raw) ? raw : [raw]
-    const argPath = (i: number): Path => Array.isArray(raw) ? [...path, op, i] : [...path, op]
+    const op = soleKey(node)
+    if (op === undefined) return this.dry ? UNBUILT : constant(node)
+    const raw = (node as Record<string, unknown>)[op]
+    const listed = Array.isArray(raw)
+    const rawArgs: unknown[] = listed ? raw : [raw]
     if (!KNOWN.has(op)) {
       throw new CompileError({ code: 'UNKNOWN_OPERATOR', message: `unknown JsonLogic operator '${op}'${suggest(op)}`, path: [...path, op], atKey: true })
     }
-    const arg = (i: number, scope = topScope): Evaluator =>
-      i < rawArgs.length ? this.build(rawArgs[i], argPath(i), depth + 1, scope) : constant(undefined)
-    const args = (): Evaluator[] => rawArgs.map((_, i) => arg(i))
-
+    path.push(op)
+    let built: Evaluator
     switch (op) {
-      case 'if': case '?:': return compileIf(args())
-      case 'and': return compileAnd(args())
-      case 'or': return compileOr(args())
-      case 'filter': case 'map': case 'all': case 'none': case 'some':
-        return compileScoped(op, arg(0), arg(1, false))
-      case 'reduce': return compileReduce(arg(0), arg(1, false), rawArgs.length > 2 && rawArgs[2] !== undefined ? arg(2) : undefined)
-      case 'var': this.noteVar(rawArgs[0], topScope); return compileVar(args(), rawArgs)
-      case 'missing': case 'missing_some': this.noteKeys(op, rawArgs, topScope); break
+      case 'filter': case 'map': case 'all': case 'none': case 'some': {
+        const source = this.arg(rawArgs, listed, 0, path, depth, topScope)
+        const each = this.arg(rawArgs, listed, 1, path, depth, false)
+        built = this.dry ? UNBUILT : compileScoped(op, source, each)
+        break
+      }
+      case 'reduce': {
+        const source = this.arg(rawArgs, listed, 0, path, depth, topScope)
+        const step = this.arg(rawArgs, listed, 1, path, depth, false)
+        const initial = rawArgs.length > 2 && rawArgs[2] !== undefined ? this.arg(rawArgs, listed, 2, path, depth, topScope) : undefined
+        built = this.dry ? UNBUILT : compileReduce(source, step, initial)
+        break
+      }
+      default: {
+        if (op === 'var') this.noteVar(rawArgs[0], topScope)
+        if (op === 'missing' || op === 'missing_some') this.noteKeys(op, rawArgs, topScope)
+        const fs = this.args(rawArgs, listed, path, depth, topScope)
+        built = this.dry ? UNBUILT : this.operation(op, fs, rawArgs)
+      }
     }
-    if (op === 'log') return compileLog(args(), this.options.log ?? ((v) => console.log(v)))
-    return compileOperation(op, args())
+    path.pop()
+    return built
+  }
+
+  private arg (rawArgs: unknown[], listed: boolean, i: number, path: Path, depth: number, scope: boolean): Evaluator {
+    if (i >= rawArgs.length) return this.dry ? UNBUILT : constant(undefined)
+    if (listed) path.push(i)
+    const built = this.build(rawArgs[i], path, depth + 1, scope)
+    if (listed) path.pop()
+    return built
+  }
+
+  /** Every argument, in the node's scope; a dry walk gives no list. */
+  private args (rawArgs: unknown[], listed: boolean, path: Path, depth: number, scope: boolean): Evaluator[] {
+    const out = this.dry ? NO_ARGS : new Array<Evaluator>(rawArgs.length)
+    for (let i = 0; i < rawArgs.length; i++) {
+      const built = this.arg(rawArgs, listed, i, path, depth, scope)
+      if (!this.dry) out[i] = built
+    }
+    return out
+  }
+
+  private operation (op: string, fs: Evaluator[], rawArgs: unknown[]): Evaluator {
+    switch (op) {
+      case 'if': case '?:': return compileIf(fs)
+      case 'and': return compileAnd(fs)
+      case 'or': return compileOr(fs)
+      case 'var': return compileVar(fs, rawArgs)
+      case 'log': return compileLog(fs, this.options.log ?? ((v) => console.log(v)))
+      default: return compileOperation(op, fs)
+    }
   }
 
   private noteVar (key: unknown, topScope: boolean): void {
     if (!topScope) return
     if (isLogic(key) || Array.isArray(key)) { this.usage.payload = true; return }
     if (key === undefined || key === null || key === '') { this.usage.payload = true; return }
-    const segments = String(key).split('.')
-    if (segments[0] === 'payload') {
-      this.usage.payload = true
-      if (segments.length > 1) this.usage.payloadFields = true
-    }
+    const name = String(key)
+    if (name === 'payload') this.usage.payload = true
+    else if (name.startsWith('payload.')) { this.usage.payload = true; this.usage.payloadFields = true }
   }
 
   private noteKeys (op: string, rawArgs: unknown[], topScope: boolean): void {

@@ -6,7 +6,7 @@
 import { isAbsolute } from 'node:path'
 import { sinkType, SINK_TYPES } from '../adapters/registry.js'
 import type { SinkDefinition, SinkType } from '../adapters/sink.js'
-import { positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
+import { lazyPositionOf, positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
 import type { LogicUsage, RuleData } from './logic.js'
 import { editDistance } from './logic.js'
 import type { Pattern } from './pattern.js'
@@ -64,11 +64,13 @@ const KNOWN_OUTPUT_KEYS = new Set([
   ...SINK_TYPES.flatMap((t) => [...(t.shorthand !== undefined ? [t.type] : []), ...Object.keys(t.outputOptions)])
 ])
 
+/** The keys that say where an output goes. */
+const OUTPUT_KINDS = ['mqtt', 'sink', ...SINK_TYPES.filter((t) => t.shorthand !== undefined).map((t) => t.type)]
+
 export function compileOutput (ctx: OutputContext, raw: RawOutput, path: DataPath): CompiledOutput | undefined {
-  const shorthands = SINK_TYPES.filter((t) => t.shorthand !== undefined).map((t) => t.type)
-  const kinds = ['mqtt', 'sink', ...shorthands].filter((k) => raw[k] !== undefined)
+  const kinds = OUTPUT_KINDS.filter((k) => raw[k] !== undefined)
   if (kinds.length === 0) {
-    ctx.problems.push(problemAt(ctx.source, path, 'BAD_OUTPUT', `an output needs one of ${['mqtt', 'sink', ...shorthands].map((k) => `'${k}'`).join(', ')}`))
+    ctx.problems.push(problemAt(ctx.source, path, 'BAD_OUTPUT', `an output needs one of ${OUTPUT_KINDS.map((k) => `'${k}'`).join(', ')}`))
     return undefined
   }
   if (kinds.length > 1) {
@@ -116,7 +118,7 @@ function compileEmbedded (ctx: OutputContext, raw: RawOutput, path: DataPath): C
     render: compileTemplate(template, multiCaptures(ctx.pattern), 'topic'),
     qos: asQos(raw.qos),
     retain: raw.retain === true,
-    source: positionOf(ctx.source, topicPath)
+    source: lazyPositionOf(ctx.source, topicPath)
   }
 }
 
@@ -129,7 +131,7 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
     sink: sink.name,
     qos: asQos(raw.qos) ?? asQos(sink.options.qos),
     retain: typeof raw.retain === 'boolean' ? raw.retain : sink.options.retain === true,
-    source: positionOf(ctx.source, [...path, kind], { atKey: true })
+    source: lazyPositionOf(ctx.source, [...path, kind], { atKey: true })
   }
   let text: string
   let baseDir: string
