@@ -1,16 +1,51 @@
-/** Reads a YAML file into a document that keeps positions, so every later problem can name file:line:col. */
+/**
+ * Reads a YAML file into data and the means to name file:line:col for any part of it: the fast
+ * path (fast-yaml.ts) when it takes the file, with the `yaml` document parsed when a position needs it.
+ */
 import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
+import { readYamlFast } from './fast-yaml.js'
 import type { ProblemCode, RuleProblem, Severity } from './problems.js'
 
 /** A parsed YAML file with the means to turn a data path into a position. */
 export interface SourceFile {
   file: string
   text: string
-  doc: Document.Parsed
+  /** The `yaml` document, with every node's position (parsed when first needed, for a file read by the fast path). */
+  readonly doc: Document.Parsed
   lineCounter: LineCounter
   /** The plain data (`doc.toJS()`). */
   data: unknown
+  /** Where each top-level `rules:` item starts, when the fast path read the file: no document needed for a rule's position. */
+  ruleOffsets?: readonly number[]
+}
+
+const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: true } as const
+
+/**
+ * A file the fast path read (rules/fast-yaml.ts). Problems and most positions need the `yaml`
+ * document; it is parsed the first time one is asked for, from the same text.
+ */
+class FastSource implements SourceFile {
+  readonly lineCounter = new LineCounter()
+  private parsed: Document.Parsed | undefined
+
+  constructor (readonly file: string, readonly text: string, readonly data: unknown, readonly ruleOffsets: readonly number[]) {
+    // Line starts as yaml's parser records them: offset 0 and each offset after a line feed.
+    this.lineCounter.addNewLine(0)
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.lineCounter.addNewLine(i + 1)
+  }
+
+  get doc (): Document.Parsed {
+    return (this.parsed ??= parseDocument(this.text, YAML_OPTIONS))
+  }
+}
+
+/** Where a rule, output or sink was written, for trace output and messages. */
+export interface SourcePosition {
+  file: string
+  line: number
+  col: number
 }
 
 /** A path into the data: keys and array indexes, as ajv and the compiler produce them. */
@@ -18,11 +53,13 @@ export type DataPath = ReadonlyArray<string | number>
 
 /** Parses YAML text; syntax errors come back as problems with positions. */
 export function parseSource (file: string, text: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
+  const fast = readYamlFast(text)
+  if (fast !== undefined) return { ok: true, source: new FastSource(file, text, fast.data, fast.ruleOffsets) }
   const lineCounter = new LineCounter()
   const lines = text.split(/\r?\n/)
   let doc: Document.Parsed
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+    doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter })
   } catch (err) {
     return { ok: false, problems: [{ code: 'YAML_SYNTAX', severity: 'error', message: unreadable(err as Error), file, line: 1, col: 1, excerpt: lines[0] }] }
   }
@@ -96,7 +133,7 @@ export function problemAt (
  * The position of a node, found when first read: a compiled rule keeps one for trace output and
  * runtime errors, which most rules never have, and finding it walks the document.
  */
-export function lazyPositionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean } = {}): { file: string, line: number, col: number } {
+export function lazyPositionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean } = {}): SourcePosition {
   return new LazyPosition(source, path, options.atKey === true)
 }
 
@@ -116,7 +153,8 @@ class LazyPosition {
 
 /** file:line:col of the node a data path names (or its key, with `atKey`; or an explicit offset). */
 export function positionOf (source: SourceFile, path: DataPath, options: { atKey?: boolean, offset?: number } = {}): { file: string, line: number, col: number } {
-  const { line, col } = source.lineCounter.linePos(options.offset ?? offsetOf(source, path, options.atKey === true))
+  const ruleOffset = path.length === 2 && path[0] === 'rules' && options.atKey !== true && typeof path[1] === 'number' ? source.ruleOffsets?.[path[1]] : undefined
+  const { line, col } = source.lineCounter.linePos(options.offset ?? ruleOffset ?? offsetOf(source, path, options.atKey === true))
   return { file: source.file, line, col }
 }
 

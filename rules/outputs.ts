@@ -6,7 +6,7 @@
 import { isAbsolute } from 'node:path'
 import { sinkType, SINK_TYPES } from '../adapters/registry.js'
 import type { SinkDefinition, SinkType } from '../adapters/sink.js'
-import { lazyPositionOf, positionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
+import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile, type SourcePosition } from './load.js'
 import type { LogicUsage, RuleData } from './logic.js'
 import { editDistance } from './logic.js'
 import type { Pattern } from './pattern.js'
@@ -14,12 +14,7 @@ import type { RuleProblem } from './problems.js'
 import { baseDirOf, type SinkTable } from './sinks.js'
 import { compileTemplate, parseTemplate, topicToSubject, type Rendered, type Template, type TemplateSyntax } from './template.js'
 
-/** Where a rule or output was written, for trace output and runtime errors. */
-export interface SourcePosition {
-  file: string
-  line: number
-  col: number
-}
+export type { SourcePosition } from './load.js'
 
 /** An output that republishes on the embedded broker. */
 export interface CompiledMqttOutput {
@@ -86,8 +81,7 @@ export function compileOutput (ctx: OutputContext, raw: RawOutput, path: DataPat
   if (kind === 'sink') {
     sink = lookupSink(ctx, raw.sink, [...path, 'sink'])
   } else {
-    const at = positionOf(ctx.source, [...path, kind], { atKey: true })
-    const found = ctx.sinks.forShorthand(sinkType(kind)!, `${at.file}:${at.line}:${at.col}`, baseDirOf(ctx.source))
+    const found = ctx.sinks.forShorthand(sinkType(kind)!, lazyPositionOf(ctx.source, [...path, kind], { atKey: true }), baseDirOf(ctx.source))
     if ('ambiguous' in found) {
       ctx.problems.push(problemAt(ctx.source, [...path, kind], 'BAD_OUTPUT', `several ${kind} sinks are declared (${found.ambiguous.join(', ')}): name one with 'sink:'`, { atKey: true }))
       return undefined

@@ -70,7 +70,8 @@ export function expandRulePaths (paths: string[]): { files: string[], problems: 
 export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResult {
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
-  const seen = new Map<string, string>()
+  // Where each name was first used; its position is worked out only for a duplicate's message.
+  const seen = new Map<string, { source: SourceFile, index: number }>()
   // Sinks first, from every file: an output may name a sink declared in another file of the set.
   const sinks = new SinkTable()
   const sources: SourceFile[] = []
@@ -93,10 +94,10 @@ export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResul
         if (typeof name !== 'string') return
         const first = seen.get(name)
         if (first !== undefined) {
-          problems.push(problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', `rule name '${name}' is already used at ${first}`))
+          const p = positionOf(first.source, ['rules', first.index, 'name'])
+          problems.push(problemAt(source, ['rules', i, 'name'], 'DUPLICATE_RULE', `rule name '${name}' is already used at ${p.file}:${p.line}:${p.col}`))
         } else {
-          const p = positionOf(source, ['rules', i, 'name'])
-          seen.set(name, `${p.file}:${p.line}:${p.col}`)
+          seen.set(name, { source, index: i })
         }
       })
     }

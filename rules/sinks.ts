@@ -6,7 +6,7 @@
 import { dirname, resolve } from 'node:path'
 import { sinkType } from '../adapters/registry.js'
 import type { SinkDefinition, SinkType } from '../adapters/sink.js'
-import { positionOf, problemAt, type SourceFile } from './load.js'
+import { lazyPositionOf, problemAt, type SourceFile, type SourcePosition } from './load.js'
 import type { RuleProblem } from './problems.js'
 
 const SINK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
@@ -41,9 +41,8 @@ export class SinkTable {
       }
       const optionProblems = kind.validate(options)
       for (const p of optionProblems) problems.push(problemAt(source, [...path, ...p.path], 'BAD_VALUE', `sink '${name}': ${p.message}`))
-      const at = positionOf(source, path, { atKey: true })
       this.sources.set(name, source)
-      this.declared.set(name, { name, type: kind.type, options, baseDir: baseDirOf(source), declaredAt: `${at.file}:${at.line}:${at.col}`, implicit: false })
+      this.declared.set(name, definition({ name, type: kind.type, options, baseDir: baseDirOf(source), implicit: false }, lazyPositionOf(source, path, { atKey: true })))
     }
   }
 
@@ -59,7 +58,7 @@ export class SinkTable {
    * The sink behind a shorthand output of this type: the one declared, or the implicit default.
    * Several declared sinks of the type make the shorthand ambiguous: returns their names.
    */
-  forShorthand (kind: SinkType, declaredAt: string, baseDir: string): SinkDefinition | { ambiguous: string[] } {
+  forShorthand (kind: SinkType, declaredAt: SourcePosition, baseDir: string): SinkDefinition | { ambiguous: string[] } {
     this.recording?.push({ kind: 'shorthand', type: kind, declaredAt, baseDir })
     const ofType = [...this.declared.values()].filter((d) => d.type === kind.type)
     if (ofType.length === 1) return ofType[0]
@@ -68,7 +67,7 @@ export class SinkTable {
     if (sink === undefined) {
       // Named after its type, unless a declared sink of another type already has that name.
       const name = this.declared.has(kind.type) ? `default-${kind.type}` : kind.type
-      sink = { name, type: kind.type, options: { ...kind.shorthand?.defaults }, baseDir, declaredAt, implicit: true }
+      sink = definition({ name, type: kind.type, options: { ...kind.shorthand?.defaults }, baseDir, implicit: true }, declaredAt)
       this.implicit.set(kind.type, sink)
     }
     return sink
@@ -121,7 +120,15 @@ export class SinkTable {
 /** One thing a file's compile did to the sink table. */
 export type SinkEffect =
   | { kind: 'used', name: string }
-  | { kind: 'shorthand', type: SinkType, declaredAt: string, baseDir: string }
+  | { kind: 'shorthand', type: SinkType, declaredAt: SourcePosition, baseDir: string }
+
+/**
+ * A definition whose `declaredAt` is worked out when read (only a duplicate's message reads it):
+ * finding a position may need the file's full YAML document.
+ */
+function definition (fields: Omit<SinkDefinition, 'declaredAt'>, at: SourcePosition): SinkDefinition {
+  return Object.defineProperty(fields, 'declaredAt', { get: () => `${at.file}:${at.line}:${at.col}`, enumerable: false }) as SinkDefinition
+}
 
 /** Relative paths in a file resolve against its directory. */
 export function baseDirOf (source: SourceFile): string {

@@ -1,0 +1,140 @@
+// The fast YAML path against the `yaml` library: whatever it takes, it must read exactly as `yaml`
+// does (data, and where each rule starts); whatever it cannot promise that for, it must decline.
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { dump } from 'js-yaml'
+import { isNode, parseDocument, stringify } from 'yaml'
+import { readYamlFast } from '../../rules/fast-yaml.js'
+import { parseSource, positionOf } from '../../rules/load.js'
+import { fixturePath, projectRoot } from '../helpers/paths.js'
+
+/** What `yaml` reads, as load.ts reads it when the fast path declines. */
+function slow (text: string): { data: unknown, ruleStarts: number[] } | undefined {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) return undefined
+  const rules = doc.getIn(['rules'], true)
+  const ruleStarts: number[] = []
+  if (isNode(rules) && 'items' in rules && Array.isArray(rules.items)) {
+    for (const item of rules.items) ruleStarts.push((item as { range: [number] }).range[0])
+  }
+  return { data: doc.toJS({ maxAliasCount: 100 }), ruleStarts }
+}
+
+/** Equal data, told apart as JSON cannot: -0, NaN and ±Infinity, and key order. */
+function same (a: unknown, b: unknown): void {
+  assert.deepStrictEqual(a, b)
+  assert.equal(JSON.stringify(a, keysInOrder), JSON.stringify(b, keysInOrder))
+}
+
+function keysInOrder (_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
+  if (Object.is(value, -0)) return '-0'
+  return value
+}
+
+function agrees (text: string): 'taken' | 'declined' {
+  const fast = readYamlFast(text)
+  if (fast === undefined) return 'declined'
+  const reference = slow(text)
+  assert.ok(reference !== undefined, `the fast path took text yaml refuses: ${JSON.stringify(text)}`)
+  same(fast.data, reference.data)
+  assert.deepEqual(fast.ruleOffsets, (fast.data as { rules?: unknown })?.rules !== undefined && Array.isArray((fast.data as { rules: unknown[] }).rules) ? reference.ruleStarts : [])
+  return 'taken'
+}
+
+function yamlFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) return yamlFiles(path)
+    return /\.ya?ml$/.test(name) ? [path] : []
+  })
+}
+
+describe('fast YAML path', () => {
+  it('reads every fixture as yaml does, or declines it', () => {
+    let taken = 0
+    for (const file of yamlFiles(fixturePath())) if (agrees(readFileSync(file, 'utf8')) === 'taken') taken++
+    assert.ok(taken >= 10, `only ${taken} fixtures taken`)
+  })
+
+  it('reads every YAML example of the README as yaml does', () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1])
+    assert.ok(blocks.length > 5)
+    for (const block of blocks) agrees(block)
+  })
+
+  it('reads scalars as yaml\'s core schema does', () => {
+    const scalars = ['yes', 'on', '0x1F', '0o17', '017', '1_000', '+12', '.5', '1e3', '1E3', '-.INF', '.NaN', '~', 'Null', 'NULL', 'True', 'TRUE',
+      'false', '12:30', '2024-01-01', '0b101', '-0', '+.5', '1.', '0.1e+2', '08', '0x', '1e', '.inf', '+.inf', '-0.0', '0o', '1__0', '00', '0.',
+      '-.5e-3', '+0x1F', '-0x1F', '0X1F', '1.5E+3', '.e3', '-', '"\\x41\\N\\_\\L\\P"', "'it''s'", '"\\t\\u263A\\U0001F600"', '"a\\/b"',
+      'a # c', 'a#b', '[a, b, ]', '{a: 1, b: }', '{a, b}', '[a: 1]', '"\\x"', '{"a":1}', '[1, [2, [3]]]', '<<', '"12345678901234567890"', '12345678901234567890']
+    for (const s of scalars) agrees(`x: ${s}\n`)
+    for (const block of ['|\n  a\n  b\n', '>\n  a\n  b\n\n  c\n', '|-\n  a\n', '>+\n  a\n\n', '|2\n   a\n', "'a\n  b'", '"a\\\n  b"']) agrees(`x: ${block}`)
+  })
+
+  it('declines what it might read differently: directives, tags, aliases, null and collection keys, lone CRs, several documents', () => {
+    for (const text of ['%YAML 1.1\n---\na: yes\n', 'a: !!str 1\n', 'a: !custom x\n', 'a: &x 1\nb: *x\n', 'null: a\n', '~: a\n', ': a\n',
+      '[a, b]: c\n', '{a: 1}: c\n', '? [a]\n: b\n', 'a: 1\r b: 2\r', 'a: 1\n---\nb: 2\n', '', '# only a comment\n', 'a: 1\na: 2\n', 'a: [\n']) {
+      assert.equal(readYamlFast(text), undefined, JSON.stringify(text))
+    }
+    assert.equal(readYamlFast('a:\n'.padEnd(2000, ' ').replace(/ +$/, '') + '  '.repeat(0) + '[['.repeat(300) + ']]'.repeat(300)), undefined)
+  })
+
+  it('reads what yaml.stringify and js-yaml dump write, in block and flow style, as yaml does', () => {
+    const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('rules', 'name', '__proto__', 'constructor', '1', 'true', 'a b', '#', '- x', 'é'))
+    const scalar = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
+      fc.constantFrom('yes', 'no', '0x10', '1e3', '.5', '~', 'null', '', ' lead', 'trail ', 'a: b', '#c', '- d', '"q"', "'s'", 'line\nbreak', 'tab\there', '\u2028'))
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, scalar, tie('list'), tie('map')),
+      list: fc.array(tie('node'), { maxLength: 4 }),
+      map: fc.dictionary(key, tie('node'), { maxKeys: 4 })
+    })).node
+    const doc = fc.record({ version: fc.constant(1), rules: fc.array(fc.dictionary(key, value, { maxKeys: 4 }), { maxLength: 4 }) })
+    fc.assert(fc.property(doc, fc.constantFrom('yaml-block', 'yaml-flow', 'js-yaml', 'js-yaml-flow'), (data, style) => {
+      const text = style === 'yaml-block'
+        ? stringify(data)
+        : style === 'yaml-flow'
+          ? stringify(data, { collectionStyle: 'flow' })
+          : dump(data, style === 'js-yaml-flow' ? { flowLevel: 2 } : {})
+      if (agrees(text) === 'taken') {
+        // And a rule's position, when asked for, is where yaml puts it.
+        const parsed = parseSource('x.yaml', text)
+        assert.ok(parsed.ok)
+        const reference = slow(text)!
+        reference.ruleStarts.forEach((start, i) => {
+          const at = positionOf(parsed.source, ['rules', i])
+          const expected = parsed.source.lineCounter.linePos(start)
+          assert.deepEqual([at.line, at.col], [expected.line, expected.col])
+        })
+      }
+    }), { numRuns: 500, seed: 20261125 })
+  })
+
+  it('places rules given with comments, blank lines and odd indentation where yaml does', () => {
+    const text = [
+      'version: 1 # the format',
+      '',
+      'rules:',
+      '  # a comment before the first rule',
+      '  - name: a',
+      '    from: x/+r',
+      '    to: [{ mqtt: "out/{r}" }]',
+      '  -',
+      '    # the rule starts on the next line',
+      '    name: b',
+      '    from: y',
+      '    to:',
+      '      - mqtt: z',
+      '  -   name: c',
+      '      from: w',
+      '      to: [{ mqtt: v }]',
+      '  - { name: d, from: u, to: [{ mqtt: t }] }',
+      ''
+    ].join('\n')
+    assert.equal(agrees(text), 'taken')
+    assert.equal(agrees(text.replace(/\n/g, '\r\n')), 'taken')
+  })
+})
