@@ -94,18 +94,30 @@ class Generator {
   private variable (node: unknown, args: unknown[]): string {
     const key = args[0]
     if (args.length !== 1 || typeof key !== 'string' || key === '') return this.call(node)
-    const segments = key.split('.')
-    if (segments.some((k) => this.hooks.inherited.has(k))) return this.call(node)
+    const segments = this.pathSegments(key)
+    if (segments === undefined) return this.call(node)
     // Each step: a missing (null/undefined) holder gives null; the last value undefined gives null.
     let holder = 'd'
     let out = 'd == null ? null : '
     for (let i = 0; i < segments.length; i++) {
       const t = this.temp()
-      const read = `(${t} = ${holder}[${JSON.stringify(segments[i])}])`
+      const read = `(${t} = ${holder}[${segments[i]}])`
       out += i === segments.length - 1 ? `${read} === undefined ? null : ${t}` : `${read} == null ? null : `
       holder = t
     }
     return `(${out})`
+  }
+
+  /** A path's keys as JSON string literals, or undefined when one could be inherited; remembered, since rules repeat paths. */
+  private pathSegments (key: string): readonly string[] | undefined {
+    let segments = PATHS.get(key)
+    if (segments === undefined && !PATHS.has(key)) {
+      const keys = key.split('.')
+      segments = keys.some((k) => this.hooks.inherited.has(k)) ? undefined : keys.map((k) => JSON.stringify(k))
+      if (PATHS.size >= MAX_FACTORIES) PATHS.clear()
+      PATHS.set(key, segments)
+    }
+    return segments
   }
 
   private logical (op: 'and' | 'or', args: unknown[]): string {
@@ -143,6 +155,8 @@ type Factory = (truthy: CodegenHooks['truthy'], refs: unknown[]) => Evaluator
  */
 const factories = new Map<string, Factory>()
 const MAX_FACTORIES = 10_000
+/** `var` paths seen, as their keys' JSON literals (undefined: a key could be inherited). Bounded like the factories. */
+const PATHS = new Map<string, readonly string[] | undefined>()
 
 /** One function for the whole expression (top scope only: `var` reads the rule data). */
 export function generateEvaluator (expression: unknown, hooks: CodegenHooks): Evaluator {
