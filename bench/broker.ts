@@ -1,10 +1,12 @@
 // End to end: `signalbox run` with 1,000 rules (filter passing ~50 %, transform, republish) against
 // raw aedes (no rules) and, when installed, Mosquitto, each in its own process; the publisher and
 // the subscriber are processes of their own too. Per server, interleaved runs:
-//  - flood (after one unmeasured warm-up flood): N QoS 0 messages of ~100 bytes as fast as the publisher can write, with one subscriber
-//    on '#' (so the server delivers every input, and signalbox its outputs too), then one QoS 1
-//    marker whose PUBACK means the server has taken everything before it: the accepted input rate,
-//    and the server process' CPU (/proc/<pid>/stat) per input message;
+//  - floods (after one unmeasured warm-up flood): N QoS 0 messages of ~100 bytes as fast as the
+//    publisher can write, then one QoS 1 marker whose PUBACK means the server has taken everything
+//    before it: the accepted input rate, and the server process' CPU (/proc/<pid>/stat) per input
+//    message. Three floods: ingestion alone; with a subscriber on the input topics (every server
+//    delivers the same messages: what rules add, like for like); with a subscriber on '#' (signalbox
+//    delivers its outputs too, half again as many messages);
 //  - paced: 10,000 msg/s for a few seconds; the subscriber reports the latency of what it receives
 //    (for raw aedes and Mosquitto the input itself, for signalbox the rule's output) as p50 and p99.
 // Run it alone with `npm run bench -- broker` (add --quick for a short run).
@@ -52,7 +54,14 @@ async function main (): Promise<void> {
       const conf = join(dir, 'mosquitto.conf')
       servers.push({ name: 'Mosquitto (no rules)', start: (port) => { writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`); return spawn(mosquitto, ['-c', conf], { stdio: 'ignore' }) }, outputs: false })
     }
-    const results = new Map<string, { rate: number[], cpu: number[], subRate: number[], subCpu: number[], p50: number[], p99: number[] }>()
+    // The input topics' first levels: a subscriber on these gets every input and no output.
+    const inputFilters = [...new Set(matching.map((t) => `${t.split('/')[0]}/#`))].join(',')
+    const floods = [
+      { name: 'ingestion alone', filters: undefined },
+      { name: 'a subscriber on the inputs', filters: inputFilters },
+      { name: "a subscriber on '#'", filters: '#' }
+    ]
+    const results = new Map<string, { rate: number[][], cpu: number[][], p50: number[], p99: number[] }>()
     const nodeRed = nodeRedBinary()
     const nodeRedRates: number[] = []
     for (let run = 0; run < RUNS; run++) {
@@ -64,17 +73,17 @@ async function main (): Promise<void> {
           // A warm-up flood first, for every server alike: a broker runs for months, and what is
           // measured is its steady state, not the JIT compiling it (nor signalbox's caches filling).
           await publisher(port, dir, 'flood', server.pid!)
-          // Ingestion alone (what rules add to taking messages in), then as in the issue's reference
-          // run, with one subscriber on '#' (every input, and signalbox's outputs too).
-          const flood = await publisher(port, dir, 'flood', server.pid!)
-          const counter = node(['--role', 'count', String(port)])
-          await new Promise((resolve) => setTimeout(resolve, 300))
-          const delivered = await publisher(port, dir, 'flood', server.pid!)
-          counter.kill('SIGKILL')
+          const r = results.get(s.name) ?? { rate: floods.map(() => []), cpu: floods.map(() => []), p50: [], p99: [] }
+          for (const [i, f] of floods.entries()) {
+            const counter = f.filters === undefined ? undefined : node(['--role', 'count', String(port), f.filters])
+            if (counter !== undefined) await new Promise((resolve) => setTimeout(resolve, 300))
+            const flood = await publisher(port, dir, 'flood', server.pid!)
+            counter?.kill('SIGKILL')
+            r.rate[i].push(flood.rate)
+            r.cpu[i].push(flood.cpuMicros)
+          }
           const latency = await paced(port, dir, s.outputs)
-          const r = results.get(s.name) ?? { rate: [], cpu: [], subRate: [], subCpu: [], p50: [], p99: [] }
-          r.rate.push(flood.rate); r.cpu.push(flood.cpuMicros); r.p50.push(latency.p50); r.p99.push(latency.p99)
-          r.subRate.push(delivered.rate); r.subCpu.push(delivered.cpuMicros)
+          r.p50.push(latency.p50); r.p99.push(latency.p99)
           results.set(s.name, r)
         } finally {
           server.kill('SIGKILL')
@@ -85,21 +94,32 @@ async function main (): Promise<void> {
       }
     }
     const raw = results.get(servers[0].name)!
-    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood, without and then with a subscriber on '#'; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; medians of ${RUNS} interleaved runs)`)
-    console.log('| server | accepted msg/s | ÷ raw aedes | server CPU µs/msg | ÷ raw aedes | with a subscriber: msg/s | ÷ raw aedes | CPU µs/msg | ÷ raw aedes | latency p50 ms | p99 ms |')
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     const ratio = (a: number[], b: number[]): string => `${(median(a) / median(b)).toFixed(2)}×`
+    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood: ${floods.map((f) => f.name).join('; ')}; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; medians of ${RUNS} interleaved runs)`)
+    console.log()
+    console.log(`Accepted input rate, msg/s (÷ raw aedes), and latency at ${fmt(PACE)} msg/s:`)
+    console.log()
+    console.log(`| server | ${floods.map((f) => f.name).join(' | ')} | latency p50 ms | p99 ms |`)
+    console.log(`| --- | ${floods.map(() => '---:').join(' | ')} | ---: | ---: |`)
     for (const s of servers) {
       const r = results.get(s.name)!
-      console.log(`| ${s.name} | ${fmt(median(r.rate))} | ${ratio(r.rate, raw.rate)} | ${median(r.cpu).toFixed(1)} | ${ratio(r.cpu, raw.cpu)} | ${fmt(median(r.subRate))} | ${ratio(r.subRate, raw.subRate)} | ${median(r.subCpu).toFixed(1)} | ${ratio(r.subCpu, raw.subCpu)} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} |`)
+      console.log(`| ${s.name} | ${floods.map((_, i) => `${fmt(median(r.rate[i]))} (${ratio(r.rate[i], raw.rate[i])})`).join(' | ')} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} |`)
     }
+    console.log()
+    console.log('Server CPU per input message, µs (÷ raw aedes):')
+    console.log()
+    console.log(`| server | ${floods.map((f) => f.name).join(' | ')} |`)
+    console.log(`| --- | ${floods.map(() => '---:').join(' | ')} |`)
+    for (const s of servers) {
+      const r = results.get(s.name)!
+      console.log(`| ${s.name} | ${floods.map((_, i) => `${median(r.cpu[i]).toFixed(1)} (${ratio(r.cpu[i], raw.cpu[i])})`).join(' | ')} |`)
+    }
+    console.log()
     if (nodeRedRates.length > 0) {
       const signalbox = results.get(servers[1].name)!
-      console.log(`| Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto; inputs handled per second) | ${fmt(median(nodeRedRates))} | ${(median(nodeRedRates) / median(raw.rate)).toFixed(2)}× | | | | | | | | |`)
-      console.log()
-      console.log(`signalbox (1,000 rules) ÷ Node-RED (one flow): ${(median(signalbox.rate) / median(nodeRedRates)).toFixed(1)}× the input rate`)
+      console.log(`Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto) handled ${fmt(median(nodeRedRates))} inputs/s; signalbox (1,000 rules) accepted ${fmt(median(signalbox.rate[0]))}/s: ${(median(signalbox.rate[0]) / median(nodeRedRates)).toFixed(1)}× Node-RED's input rate`)
     } else {
-      console.log(`| Node-RED | ${mosquitto === undefined ? 'needs Mosquitto: row skipped' : 'not installed (npm install -g node-red): row skipped'} | | | | | | | | | |`)
+      console.log(`Node-RED: ${mosquitto === undefined ? 'needs Mosquitto: row skipped' : 'not installed (npm install -g node-red): row skipped'}`)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -107,7 +127,8 @@ async function main (): Promise<void> {
 }
 
 function node (args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // Children read --quick too: a publisher must send the FLOOD this process divides by.
+  return spawn(process.execPath, ['--import', 'tsx', self, ...args, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
 }
 
 /** Runs a child role and parses the JSON line it prints. */
@@ -171,8 +192,8 @@ async function runRole (name: string, args: string[]): Promise<void> {
       process.stdout.write('{}\n')
     }
   } else if (name === 'count') {
-    // Receives everything and keeps nothing: the server's delivery work is in its CPU figure.
-    await client.subscribeAsync('#', { qos: 0 })
+    // Receives what its filters match and keeps nothing: the server's delivery work is in its CPU figure.
+    await client.subscribeAsync(args[1].split(','), { qos: 0 })
     // Runs until the bench kills it.
     await new Promise(() => {})
   } else if (name === 'subscribe') {

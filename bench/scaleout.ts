@@ -51,7 +51,8 @@ async function main (): Promise<void> {
         for (let i = 0; i < count; i++) workers.push(await startWorker(port, join(dir, 'rules.yaml'), started))
         const before = { workers: workers.map((w) => cpuTicks(w.proc.pid!)), broker: cpuTicks(broker.pid!) }
         const clock = performance.now()
-        const publisher = spawn(process.execPath, ['--import', 'tsx', self, '--role-publish', String(port), dir], { stdio: 'inherit' })
+        // The publisher reads --quick too, so it sends the MESSAGES this process waits for.
+        const publisher = spawn(process.execPath, ['--import', 'tsx', self, '--role-publish', String(port), dir, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' })
         started.push(publisher)
         await waitForReceived(workers.map((w) => w.http), MESSAGES)
         const seconds = (performance.now() - clock) / 1000
