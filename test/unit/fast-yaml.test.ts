@@ -136,5 +136,6 @@ describe('fast YAML path', () => {
     ].join('\n')
     assert.equal(agrees(text), 'taken')
     assert.equal(agrees(text.replace(/\n/g, '\r\n')), 'taken')
+    assert.equal(agrees(`\uFEFF${text}`), 'taken')
   })
 })
