@@ -109,7 +109,7 @@ export function checkLogic (expression: unknown): { ok: true, usage: LogicUsage 
 }
 
 /**
- * The builder of a `set` object from expressions compileLogic has already checked: one generated
+ * The builder of a `set` object from expressions already checked (checkLogic): one generated
  * function for the whole object, or (codegen: false) the closures writing the fields in order.
  */
 export function compileRecord (fields: ReadonlyArray<readonly [string, unknown]>, options: LogicOptions = {}): (data: unknown) => Record<string, unknown> {
