@@ -59,16 +59,13 @@ describe('monitoring', function () {
     await until(async () => {
       m = parseMetrics((await get(port, '/metrics')).body)
       return m.get('signalbox_rule_published_total{rule="doors"}') === 2 && m.get('signalbox_dead_letters_total') === 1 && m.get('signalbox_rule_published_total{rule="hot"}') === 6
-    }, 5000, 'republishes and the dead letter counted')
+    }, 5000, 'republishes and the dead letter counted (6 hot, 2 doors, 1 dead letter)')
     assert.equal(m.get('signalbox_rule_matched_total{rule="hot"}'), 10)
     assert.equal(m.get('signalbox_rule_passed_total{rule="hot"}'), 6)
     assert.equal(m.get('signalbox_rule_filtered_total{rule="hot"}'), 3)
     assert.equal(m.get('signalbox_rule_errors_total{rule="hot"}'), 1)
-    assert.equal(m.get('signalbox_rule_published_total{rule="hot"}'), 6)
     assert.equal(m.get('signalbox_rule_dropped_total{rule="hot"}'), 0)
     assert.equal(m.get('signalbox_rule_matched_total{rule="doors"}'), 2)
-    assert.equal(m.get('signalbox_rule_published_total{rule="doors"}'), 2)
-    assert.equal(m.get('signalbox_dead_letters_total'), 1)
     assert.equal(m.get('signalbox_broker_messages_in_total'), 13, 'the client published 13')
     // Every message the engine saw was timed: client publishes, derived messages, dead letter, aedes' own $SYS.
     assert.equal(m.get('signalbox_message_processing_seconds_count'), m.get('signalbox_messages_received_total'))

@@ -65,7 +65,9 @@ describe('sources', function () {
     for (let i = 50; i < 100; i++) await second.client.publishAsync(`in/${i}`, 'x', { qos: 1 })
     await until(() => second.got.items.filter((t) => t !== 'out/probe').length === 50, 10_000, 'the 50 after the restart')
     const report = await worker.stop()
-    assert.equal(report.rules.echo.passed, report.rules.echo.matched)
+    // 100 messages and at least one probe went through the rule, and none failed.
+    assert.ok(report.rules.echo.matched >= 101, `matched ${report.rules.echo.matched}`)
+    assert.equal(report.rules.echo.errors, 0)
     assert.ok(report.sources[server.url].counters.published >= 101)
     assert.match(worker.proc.stderr(), /source disconnected; reconnecting/)
     assert.match(worker.proc.stderr(), /source connected/)
