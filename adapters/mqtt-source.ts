@@ -20,6 +20,8 @@ import { noDelay, withCredentials } from './mqtt-client.js'
 interface SubscribedFilter {
   filter: string
   levels: string[]
+  /** `[filter]`, made once: the `via` of a message that came through this filter alone (the usual case). */
+  only: readonly string[]
 }
 
 /** MQTT 5 subscription identifiers run from 1 to 268,435,455. */
@@ -90,7 +92,7 @@ export class MqttSource extends SourceBase implements Source {
         const id = this.nextId
         this.nextId = this.nextId >= MAX_SUBSCRIPTION_ID ? 1 : this.nextId + 1
         this.ids.set(f, id)
-        this.filters.set(id, { filter: f, levels: f.split('/') })
+        this.filters.set(id, { filter: f, levels: f.split('/'), only: [f] })
       }
       if (this.client?.connected === true) {
         await this.subscribe(added)
@@ -193,11 +195,15 @@ export class MqttSource extends SourceBase implements Source {
  * matching the topic: a kept session's queue, from before a restart, carries the old process's
  * identifiers, which may mean other filters now.
  */
-function viaFilters (topic: string, ids: number | number[] | undefined, filters: ReadonlyMap<number, SubscribedFilter>, retired: ReadonlySet<number>): string[] | undefined {
+function viaFilters (topic: string, ids: number | number[] | undefined, filters: ReadonlyMap<number, SubscribedFilter>, retired: ReadonlySet<number>): readonly string[] | undefined {
   if (ids === undefined) return undefined
-  const list = typeof ids === 'number' ? [ids] : ids
+  if (typeof ids === 'number') {
+    const f = filters.get(ids)
+    if (f !== undefined && topicMatches(f.levels, topic)) return f.only
+    return retired.has(ids) ? [] : undefined
+  }
   const via: string[] = []
-  for (const id of list) {
+  for (const id of ids) {
     const f = filters.get(id)
     if (f !== undefined && topicMatches(f.levels, topic)) via.push(f.filter)
     else if (!retired.has(id)) return undefined

@@ -8,6 +8,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
 import { noDelay, withCredentials } from './mqtt-client.js'
+import { tlsFilesSchema } from './pem.js'
 
 const BATCH_TIMEOUT_MS = 30_000
 
@@ -136,17 +137,7 @@ export const mqttSinkType: SinkType = {
     password: { type: 'string', description: 'Password for `username`.' },
     protocol_version: { enum: [4, 5], default: 4, description: 'MQTT 3.1.1 (4) or 5.' },
     clean: { type: 'boolean', default: true, description: 'Start a clean session.' },
-    tls: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'TLS for mqtts:// and wss://: PEM files relative to the rules file.',
-      properties: {
-        ca: { type: 'string', minLength: 1, description: 'CA certificate to trust.' },
-        cert: { type: 'string', minLength: 1, description: 'Client certificate (with `key`).' },
-        key: { type: 'string', minLength: 1, description: 'Client key.' },
-        reject_unauthorized: { type: 'boolean', default: true, description: 'Refuse a server certificate that does not verify.' }
-      }
-    }
+    tls: tlsFilesSchema('TLS for mqtts:// and wss://: PEM files relative to the rules file.', true)
   },
   required: ['url'],
   address: { field: 'topic', syntax: 'topic', fallback: 'topic' },

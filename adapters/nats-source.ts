@@ -162,7 +162,7 @@ export class NatsSource extends SourceBase implements Source {
     if (this.state === 'closed') return
     this.stats.received++
     const hops = msg.headers === undefined ? 0 : parseHops(msg.headers.get(HOPS_HEADER))
-    this.context.onMessage({ topic: msg.subject.split('.').join('/'), payload: Buffer.from(msg.data), qos: 0, retain: false, clientId: null, hops, via, publish: this.publish })
+    this.context.onMessage({ topic: msg.subject.replaceAll('.', '/'), payload: Buffer.from(msg.data), qos: 0, retain: false, clientId: null, hops, via, publish: this.publish })
   }
 
   private async watch (nc: NatsConnection): Promise<void> {

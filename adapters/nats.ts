@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { connect, ErrorCode, Events, headers, NatsError, type ConnectionOptions, type MsgHdrs, type NatsConnection } from 'nats'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
-import { readPem } from './pem.js'
+import { readPem, tlsFilesSchema } from './pem.js'
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222'
 const FLUSH_TIMEOUT_MS = 5_000
@@ -237,16 +237,7 @@ function validateNats (options: Record<string, unknown>): SinkOptionProblem[] {
   return problems
 }
 
-const tlsFiles = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'TLS: PEM files, relative to the rules file. `ca` to trust a private CA; `cert` and `key` for a client certificate.',
-  properties: {
-    ca: { type: 'string', minLength: 1 },
-    cert: { type: 'string', minLength: 1 },
-    key: { type: 'string', minLength: 1 }
-  }
-}
+const tlsFiles = tlsFilesSchema('TLS: PEM files, relative to the rules file. `ca` to trust a private CA; `cert` and `key` for a client certificate.', false)
 
 export const natsSinkType: SinkType = {
   type: 'nats',

@@ -1,6 +1,25 @@
-/** Reads a TLS file (PEM) named in options; a missing or unreadable one is an error that names the option and the path. */
+/** TLS files (PEM) a client names in its options: their schema, and reading them with errors that name the option. */
 import { readFileSync } from 'node:fs'
 
+/**
+ * The `tls:` options of a client (a sink or a source): PEM files relative to `relativeTo`, and
+ * `reject_unauthorized` where the client can turn verification off.
+ */
+export function tlsFilesSchema (description: string, withRejectUnauthorized: boolean): Record<string, unknown> {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    description,
+    properties: {
+      ca: { type: 'string', minLength: 1, description: 'CA certificate to trust.' },
+      cert: { type: 'string', minLength: 1, description: 'Client certificate (with `key`).' },
+      key: { type: 'string', minLength: 1, description: 'Client key.' },
+      ...(withRejectUnauthorized ? { reject_unauthorized: { type: 'boolean', default: true, description: 'Refuse a server certificate that does not verify.' } } : {})
+    }
+  }
+}
+
+/** Reads a TLS file (PEM) named in options; a missing or unreadable one is an error that names the option and the path. */
 export function readPem (path: string | undefined, option: string): string | undefined {
   if (path === undefined) return undefined
   try {

@@ -42,6 +42,13 @@ function rulesFile (n: number): string {
   return out.join('\n') + '\n'
 }
 
+/** An engine running the rules at these paths (loaded once, as at start-up), its outputs going nowhere. */
+function engineFor (paths: string[]): EngineType {
+  const first = loadRuleSet(paths)
+  if (!first.ok) throw new Error(first.problems[0].message)
+  return new Engine(first.ruleSet, { publish: (_out, done) => done(), logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
+}
+
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]
@@ -76,9 +83,7 @@ try {
     const file = join(dir, `rules-${n}.yaml`)
     const text = rulesFile(n)
     writeFileSync(file, text)
-    const first = loadRuleSet([file])
-    if (!first.ok) throw new Error(first.problems[0].message)
-    const engine = new Engine(first.ruleSet, { publish: (_out, done) => done(), logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
+    const engine = engineFor([file])
     const runs: Phases[] = []
     const whole: number[] = []
     for (let r = 0; r < RUNS; r++) {
@@ -107,9 +112,7 @@ try {
     for (let f = 0; f < 100; f++) {
       writeFileSync(join(rulesDir, `part-${String(f).padStart(3, '0')}.yaml`), ['version: 1', 'rules:', ...lines.slice(f * perFile * ruleLines, (f + 1) * perFile * ruleLines)].join('\n') + '\n')
     }
-    const first = loadRuleSet([rulesDir])
-    if (!first.ok) throw new Error(first.problems[0].message)
-    const engine = new Engine(first.ruleSet, { publish: (_out, done) => done(), logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
+    const engine = engineFor([rulesDir])
     const cold: number[] = []
     const warm: number[] = []
     for (let r = 0; r < RUNS; r++) {

@@ -11,6 +11,7 @@ import { listenerSchema, type ListenerSettings } from './listeners.js'
 import { LOG_LEVELS, type LogLevel } from './logger.js'
 import { DEFAULT_READY_GRACE_MS } from './readiness.js'
 import { DEFAULT_SYS_INTERVAL_S } from './sys-reports.js'
+import { tlsFilesSchema } from '../adapters/pem.js'
 import { sourceUrlProblem } from '../adapters/sources.js'
 import type { SourceSettings } from '../adapters/source.js'
 
@@ -150,17 +151,7 @@ export const configSchema = {
           token: { type: 'string', minLength: 1, description: 'NATS token.' },
           qos: { enum: [0, 1, 2], default: DEFAULT_SOURCE_QOS, description: 'MQTT: QoS of the subscriptions.' },
           session_expiry: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'MQTT: seconds the broker keeps the session (and queues for it) after a disconnect; 0 starts clean.' },
-          tls: {
-            type: 'object',
-            additionalProperties: false,
-            description: 'TLS: PEM files relative to the config file.',
-            properties: {
-              ca: { type: 'string', minLength: 1 },
-              cert: { type: 'string', minLength: 1 },
-              key: { type: 'string', minLength: 1 },
-              reject_unauthorized: { type: 'boolean', default: true }
-            }
-          }
+          tls: tlsFilesSchema('TLS: PEM files relative to the config file.', true)
         }
       }
     },

@@ -80,6 +80,13 @@ async function publishMqtt (client: MqttClient, from: number, to: number): Promi
   await Promise.all(pending)
 }
 
+/** `count` workers sharing the source's messages (MQTT shared subscription or NATS queue group 'workers'), started one after another. */
+async function sharingWorkers (count: number, rules: string, url: string, ...extra: string[]): Promise<Worker[]> {
+  const workers: Worker[] = []
+  for (let i = 0; i < count; i++) workers.push(await startWorker([rules, '--source', url, '--share', 'workers', ...extra]))
+  return workers
+}
+
 async function stopAll (workers: Worker[]): Promise<number[]> {
   const reports = await Promise.all(workers.map(async (w) => await w.stop()))
   return reports.map((r) => r.rules.tag.matched)
@@ -92,8 +99,7 @@ describe('scale-out on mosquitto (shared subscriptions)', function () {
     it(`${count} worker${count === 1 ? '' : 's'} split ${MESSAGES.toLocaleString('en')} messages: each takes a share, the union has every message exactly once`, async () => {
       const server = await broker()
       const rules = rulesFile()
-      const workers: Worker[] = []
-      for (let i = 0; i < count; i++) workers.push(await startWorker([rules, '--source', server.url, '--share', 'workers']))
+      const workers = await sharingWorkers(count, rules, server.url)
       const collector = await mqttCollector(server)
       await publishMqtt(await mqttClient(server, 'publisher'), 0, MESSAGES)
       await collector.arrived.wait(MESSAGES, 60_000)
@@ -109,11 +115,7 @@ describe('scale-out on mosquitto (shared subscriptions)', function () {
   it('a worker killed mid-stream with a clean session loses only what the broker had handed or queued to it; the others take every later message, none twice', async () => {
     const server = await broker()
     const rules = rulesFile()
-    const workers = [
-      await startWorker([rules, '--source', server.url, '--share', 'workers']),
-      await startWorker([rules, '--source', server.url, '--share', 'workers']),
-      await startWorker([rules, '--source', server.url, '--share', 'workers'])
-    ]
+    const workers = await sharingWorkers(3, rules, server.url)
     const collector = await mqttCollector(server)
     const publisher = await mqttClient(server, 'publisher')
     const half = MESSAGES / 2
@@ -190,10 +192,7 @@ rules:
       - mqtt: loop/ping
         qos: 1
 `)
-    const workers = [
-      await startWorker([rules, '--source', server.url, '--share', 'workers', '--max-hops', '5']),
-      await startWorker([rules, '--source', server.url, '--share', 'workers', '--max-hops', '5'])
-    ]
+    const workers = await sharingWorkers(2, rules, server.url, '--max-hops', '5')
     const watcher = await mqttClient(server, 'watcher')
     const seen = new Latch<{ topic: string, hops: string | undefined }>()
     watcher.on('message', (topic, _payload, packet) => seen.push({ topic, hops: packet.properties?.userProperties?.['signalbox-hops'] as string | undefined }))
@@ -237,8 +236,7 @@ describe('scale-out on NATS (queue group)', function () {
     it(`${count} worker${count === 1 ? '' : 's'} split ${MESSAGES.toLocaleString('en')} messages in a queue group: the union has every message exactly once`, async () => {
       const server = await startNatsServer()
       const rules = rulesFile()
-      const workers: Worker[] = []
-      for (let i = 0; i < count; i++) workers.push(await startWorker([rules, '--source', server.url, '--share', 'workers']))
+      const workers = await sharingWorkers(count, rules, server.url)
       const collector = await natsCollector(server)
       await publishNats(await natsClient(server), 0, MESSAGES)
       await collector.arrived.wait(MESSAGES, 60_000)
@@ -253,11 +251,7 @@ describe('scale-out on NATS (queue group)', function () {
   it('a worker killed mid-stream: core NATS is at-most-once, so what it held is lost; the others take every later message, none twice', async () => {
     const server = await startNatsServer()
     const rules = rulesFile()
-    const workers = [
-      await startWorker([rules, '--source', server.url, '--share', 'workers']),
-      await startWorker([rules, '--source', server.url, '--share', 'workers']),
-      await startWorker([rules, '--source', server.url, '--share', 'workers'])
-    ]
+    const workers = await sharingWorkers(3, rules, server.url)
     const collector = await natsCollector(server)
     const nc = await natsClient(server)
     const half = MESSAGES / 2
