@@ -11,7 +11,7 @@ import { connect, Events, headers, type ConnectionOptions, type Msg, type NatsCo
 import type { OutMessage } from './sink.js'
 import { HOPS_HEADER, parseHops, type Source } from './source.js'
 import { SourceBase } from './source-base.js'
-import { readPem } from './pem.js'
+import { describeNatsError, natsConnectionOptions } from './nats-connection.js'
 
 /** How long start() waits for the first connection before the service goes on (it keeps dialling). */
 const FIRST_CONNECT_WAIT_MS = 2_000
@@ -32,16 +32,7 @@ export class NatsSource extends SourceBase implements Source {
 
   async start (): Promise<void> {
     const s = this.settings
-    const options: ConnectionOptions = {
-      servers: [s.url],
-      name: s.clientId ?? `signalbox-${process.pid}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 10_000
-    }
-    if (s.username !== undefined) { options.user = s.username; options.pass = s.password }
-    if (s.token !== undefined) options.token = s.token
-    if (s.tls !== undefined) options.tls = { ca: readPem(s.tls.ca, 'tls.ca'), cert: readPem(s.tls.cert, 'tls.cert'), key: readPem(s.tls.key, 'tls.key') }
+    const options = natsConnectionOptions({ servers: [s.url], name: s.clientId ?? `signalbox-${process.pid}`, user: s.username, pass: s.password, token: s.token, tls: s.tls })
     const first = this.dialLoop(options)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([first, new Promise<void>((resolve) => { timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS) })])
@@ -73,7 +64,7 @@ export class NatsSource extends SourceBase implements Source {
           this.setState('down', `connection to ${this.name} closed${err !== undefined ? `: ${err.message}` : ''}`)
           wait = 100
         } catch (err) {
-          this.setState('down', `cannot connect to ${this.name}: ${(err as Error).message}`)
+          this.setState('down', `cannot connect to ${this.name}: ${describeNatsError(err as Error)}`)
           firstDone()
         }
         await new Promise<void>((resolve) => {

@@ -9,7 +9,8 @@ import { resolve } from 'node:path'
 import { connect, ErrorCode, Events, headers, NatsError, type ConnectionOptions, type MsgHdrs, type NatsConnection } from 'nats'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkOptionProblem, SinkType } from './sink.js'
-import { readPem, tlsFilesSchema } from './pem.js'
+import { describeNatsError, mixedSchemesProblem, NATS_SCHEMES, natsConnectionOptions } from './nats-connection.js'
+import { tlsFilesSchema } from './pem.js'
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222'
 const FLUSH_TIMEOUT_MS = 5_000
@@ -129,23 +130,7 @@ class NatsSink extends QueuedSink {
 
   private connectionOptions (): ConnectionOptions {
     const o = this.options
-    const options: ConnectionOptions = {
-      servers: o.servers,
-      name: o.name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 10_000
-    }
-    if (o.user !== undefined) { options.user = o.user; options.pass = o.pass }
-    if (o.token !== undefined) options.token = o.token
-    if (o.tls !== undefined) {
-      options.tls = {
-        ca: readPem(o.tls.ca, 'tls.ca'),
-        cert: readPem(o.tls.cert, 'tls.cert'),
-        key: readPem(o.tls.key, 'tls.key')
-      }
-    }
-    return options
+    return natsConnectionOptions({ servers: o.servers, name: o.name, user: o.user, pass: o.pass, token: o.token, tls: o.tls })
   }
 
   /** Connects, and connects again if the first attempt fails; after that the client reconnects on its own. */
@@ -163,7 +148,7 @@ class NatsSink extends QueuedSink {
         this.markDown(`connection closed${err !== undefined ? `: ${err.message}` : ''}`)
         wait = 100
       } catch (err) {
-        this.markDown(`cannot connect to ${o2s(options.servers)}: ${(err as Error).message}`)
+        this.markDown(`cannot connect to ${o2s(options.servers)}: ${describeNatsError(err as Error)}`)
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait)
@@ -203,8 +188,6 @@ function resolvePath (base: string, path: string | undefined): string | undefine
   return path === undefined ? undefined : resolve(base, path)
 }
 
-/** Reads a TLS file at start; a missing file stops `signalbox run` with its name. */
-
 async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
@@ -226,8 +209,10 @@ function validateNats (options: Record<string, unknown>): SinkOptionProblem[] {
       problems.push({ path, message: `'${server}' is not a server address; write nats://host:port` })
       return
     }
-    if (!['nats:', 'tls:'].includes(parsed.protocol)) problems.push({ path, message: `'${server}': the scheme must be nats:// or tls://` })
+    if (!NATS_SCHEMES.includes(parsed.protocol)) problems.push({ path, message: `'${server}': the scheme must be nats:// or tls://` })
   })
+  const mixed = mixedSchemesProblem(normaliseServers(options.servers))
+  if (mixed !== undefined) problems.push({ path: ['servers'], message: mixed })
   if (options.user !== undefined && options.pass === undefined) problems.push({ path: ['user'], message: '`user` needs `pass`' })
   if (options.token !== undefined && options.user !== undefined) problems.push({ path: ['token'], message: 'give `token` or `user`/`pass`, not both' })
   const tls = options.tls as Record<string, unknown> | undefined

@@ -1,10 +1,10 @@
-/** Picks the source for a URL's scheme: mqtt(s)://, ws(s):// → MQTT; nats:// → NATS. */
+/** Picks the source for a URL's scheme: mqtt(s)://, ws(s):// → MQTT; nats://, tls:// → NATS. */
 import { MqttSource } from './mqtt-source.js'
+import { NATS_SCHEMES } from './nats-connection.js'
 import { NatsSource } from './nats-source.js'
 import type { Source, SourceContext, SourceSettings } from './source.js'
 
 export const MQTT_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:']
-export const NATS_SCHEMES = ['nats:']
 
 export function createSource (settings: SourceSettings, context: SourceContext): Source {
   const scheme = new URL(settings.url).protocol
@@ -20,7 +20,7 @@ export function sourceUrlProblem (url: string): string | undefined {
   } catch {
     return `'${url}' is not a URL; write mqtt://host:1883 or nats://host:4222`
   }
-  if (![...MQTT_SCHEMES, ...NATS_SCHEMES].includes(parsed.protocol)) return `'${url}': the scheme must be mqtt://, mqtts://, ws://, wss:// or nats://`
+  if (![...MQTT_SCHEMES, ...NATS_SCHEMES].includes(parsed.protocol)) return `'${url}': the scheme must be mqtt://, mqtts://, ws://, wss://, nats:// or tls:// (NATS over TLS)`
   if (parsed.hostname === '') return `'${url}' names no host`
   return undefined
 }

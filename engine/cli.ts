@@ -75,7 +75,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
     .option('--no-watch', 'do not reload when rules files change (SIGHUP still reloads)')
     .option('--allow-anonymous', 'let clients connect without a user name on every address (without users, listeners otherwise bind to loopback only)')
-    .option('--source <url>', 'take messages from an MQTT 5 broker (mqtt://, mqtts://, ws://, wss://) or NATS (nats://) instead of the embedded broker; repeat for several; `embedded` keeps the embedded broker too', collectSource, [])
+    .option('--source <url>', 'take messages from an MQTT 5 broker (mqtt://, mqtts://, ws://, wss://) or NATS (nats://, tls://) instead of the embedded broker; repeat for several; `embedded` keeps the embedded broker too', collectSource, [])
     .option('--share <group>', 'split the load with other workers: $share/<group>/<filter> on MQTT, queue group <group> on NATS', parseShare)
     .option('--http <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here (off by default)', parseHttp)
     .option('--sys-interval <s>', `seconds between $SYS/signalbox/ reports on the embedded broker, 0 for none (default: ${DEFAULT_SYS_INTERVAL_S})`, parseSysInterval)

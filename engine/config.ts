@@ -144,7 +144,7 @@ export const configSchema = {
         additionalProperties: false,
         required: ['url'],
         properties: {
-          url: { type: 'string', minLength: 1, description: 'mqtt://, mqtts://, ws://, wss:// (an MQTT 5 broker), nats://, or `embedded`.' },
+          url: { type: 'string', minLength: 1, description: 'mqtt://, mqtts://, ws://, wss:// (an MQTT 5 broker), nats:// or tls:// (NATS; tls:// requires TLS), or `embedded`.' },
           client_id: { type: 'string', minLength: 1, description: 'MQTT client id (give each worker its own; needed for session_expiry) or NATS connection name.' },
           username: { type: 'string', minLength: 1 },
           password: { type: 'string' },

@@ -18,10 +18,13 @@ export interface StopReport {
   sources: Record<string, { counters: { received: number, published: number, publishFailed: number } }>
 }
 
-/** Starts a worker and waits until it has subscribed to every rule filter on its source. */
-export async function startWorker (args: string[]): Promise<Worker> {
+/**
+ * Starts a worker and waits until it has subscribed to every rule filter on its source (or, for a
+ * source that cannot connect, until its log matches `readyWhen`).
+ */
+export async function startWorker (args: string[], readyWhen = /source subscriptions changed/): Promise<Worker> {
   const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--no-watch', ...args])
-  await until(() => /source subscriptions changed/.test(proc.stderr()) || proc.child.exitCode !== null, 15_000, 'worker subscribed')
+  await until(() => readyWhen.test(proc.stderr()) || proc.child.exitCode !== null, 15_000, `worker log matching ${String(readyWhen)}`)
   if (proc.child.exitCode !== null) throw new Error('worker exited: ' + proc.stderr())
   return {
     proc,

@@ -120,10 +120,10 @@ describe('sources', function () {
     assert.equal((await worker.stop()).rules.echo.published, 1)
   })
 
-  it('takes messages from NATS over TLS and sends derived ones back as subjects with the hop header', async () => {
+  it('takes messages from NATS over TLS (tls://) and sends derived ones back as subjects with the hop header', async () => {
     const server = await startNatsServer({ tls: true })
     const config = join(tempDir(), 'worker.yaml')
-    writeFileSync(config, `sources:\n  - url: nats://127.0.0.1:${server.port}\n    tls: { ca: ${TLS_FILES.ca} }\n`)
+    writeFileSync(config, `sources:\n  - url: tls://127.0.0.1:${server.port}\n    tls: { ca: ${TLS_FILES.ca} }\n`)
     const worker = await startWorker([rulesFile(), '--config', config])
     const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, tls: { ca: readFileSync(TLS_FILES.ca, 'utf8') } })
     onTeardown(async () => await nc.close())
@@ -133,6 +133,33 @@ describe('sources', function () {
     nc.publish('in.42', 'x')
     assert.deepEqual(await got.wait(1, 10_000), [{ subject: 'out.42', hops: '1', body: '{"n":"42"}' }])
     await worker.stop()
+  })
+
+  it('with reject_unauthorized: false, takes messages from NATS over TLS without the CA', async () => {
+    const server = await startNatsServer({ tls: true })
+    const config = join(tempDir(), 'worker.yaml')
+    writeFileSync(config, `sources:\n  - url: tls://127.0.0.1:${server.port}\n    tls: { reject_unauthorized: false }\n`)
+    const worker = await startWorker([rulesFile(), '--config', config])
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, tls: { ca: readFileSync(TLS_FILES.ca, 'utf8') } })
+    onTeardown(async () => await nc.close())
+    const got = new Latch<string>()
+    nc.subscribe('out.>', { callback: (_err, msg) => got.push(msg.subject) })
+    await nc.flush()
+    nc.publish('in.7', 'x')
+    assert.deepEqual(await got.wait(1, 10_000), ['out.7'])
+    await worker.stop()
+  })
+
+  it('with tls://, refuses a NATS server that offers no TLS instead of going on in plain text', async () => {
+    const server = await startNatsServer()
+    const worker = await startWorker([rulesFile(), '--source', `tls://127.0.0.1:${server.port}`], /source disconnected; reconnecting/)
+    assert.match(worker.proc.stderr(), /the server does not offer TLS, which tls:\/\/ \(or a tls: file\) asks for/)
+    const nc = await natsConnect({ servers: server.url })
+    onTeardown(async () => await nc.close())
+    nc.publish('in.1', 'x')
+    await nc.flush()
+    const report = await worker.stop()
+    assert.equal(report.engine.received, 0)
   })
 
   it('with --source embedded, serves its own broker too; derived messages go back where their input came from', async () => {
@@ -169,7 +196,7 @@ describe('sources', function () {
     const rules = rulesFile()
     const scheme = runCli(['run', '--source', 'http://127.0.0.1:1883', rules])
     assert.equal(scheme.status, 2)
-    assert.match(scheme.stderr, /the scheme must be mqtt:\/\/, mqtts:\/\/, ws:\/\/, wss:\/\/ or nats:\/\//)
+    assert.match(scheme.stderr, /the scheme must be mqtt:\/\/, mqtts:\/\/, ws:\/\/, wss:\/\/, nats:\/\/ or tls:\/\/ \(NATS over TLS\)/)
     const share = runCli(['run', '--share', 'workers', '--port', '0', rules])
     assert.equal(share.status, 1)
     assert.match(share.stderr, /--share splits the load of external sources: give --source mqtt:\/\/… or nats:\/\/… too/)

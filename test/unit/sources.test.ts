@@ -38,8 +38,9 @@ describe('sources', () => {
 
   it('refuses source URLs it cannot use, saying what to write', () => {
     assert.equal(sourceUrlProblem('nats://127.0.0.1:4222'), undefined)
+    assert.equal(sourceUrlProblem('tls://127.0.0.1:4222'), undefined, 'tls:// is NATS over TLS')
     assert.equal(sourceUrlProblem('mqtts://broker:8883'), undefined)
-    assert.match(sourceUrlProblem('http://x')!, /the scheme must be mqtt:\/\/, mqtts:\/\/, ws:\/\/, wss:\/\/ or nats:\/\//)
+    assert.match(sourceUrlProblem('http://x')!, /the scheme must be mqtt:\/\/, mqtts:\/\/, ws:\/\/, wss:\/\/, nats:\/\/ or tls:\/\//)
     assert.match(sourceUrlProblem('broker:1883')!, /the scheme must be/)
     assert.match(sourceUrlProblem('not a url')!, /is not a URL/)
   })

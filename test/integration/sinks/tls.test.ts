@@ -78,4 +78,26 @@ describe('sinks over TLS', function () {
     assert.match(untrusted.health().lastError ?? '', /cert|TLS|tls|self.signed|verify/i)
     assert.equal(untrusted.health().depth, 1)
   })
+
+  it('nats: with tls://, refuses a server that offers no TLS instead of sending in plain text', async () => {
+    const server = await startNatsServer()
+    const checker = await natsConnect({ servers: server.url })
+    onTeardown(async () => await checker.close())
+    const got = new Latch<Msg>()
+    checker.subscribe('secure.>', { callback: (_err, msg) => got.push(msg) })
+    await checker.flush()
+
+    const sink = create(natsSinkType, { servers: server.url.replace(/^nats:/, 'tls:') })
+    await sink.start()
+    sink.send(delivery('secure.out', 1))
+    await until(() => sink.health().lastError !== undefined, 10_000, 'a TLS error')
+    assert.match(sink.health().lastError ?? '', /the server does not offer TLS, which tls:\/\/ \(or a tls: file\) asks for/)
+    assert.equal(sink.health().depth, 1)
+    // Nothing reached the server in plain text.
+    await checker.flush()
+    assert.equal(got.items.length, 0)
+    await sink.close(0)
+    assert.equal(sink.counters().dropped.shutdown, 1)
+    assertAccounted(sink)
+  })
 })
