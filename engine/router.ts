@@ -47,8 +47,11 @@ export class Router<T> {
 
   /** Adds a value under a valid plain MQTT filter (captures already stripped). */
   add (filter: string, value: T): void {
-    this.recent = new Map()
-    this.older = new Map()
+    // Cached lookups may miss the new filter. (Only when there are any: a rule set adds thousands in a row.)
+    if (this.recent.size > 0 || this.older.size > 0) {
+      this.recent = new Map()
+      this.older = new Map()
+    }
     const entry = { value, order: this.count++ }
     let node = this.root
     const levels = filter.split('/')

@@ -106,6 +106,17 @@ describe('router', () => {
       r.add('a/c', 4)
       assert.deepEqual(r.match('a/b'), [0, 1, 2, 3])
     })
+    it('forgets cached lookups when a filter is added, in both cache generations', () => {
+      const r = new Router<number>(2)
+      assert.deepEqual(r.match('a/b'), [])
+      r.match('x/1')
+      r.match('x/2') // the second generation is full: 'a/b' and 'x/1' move to the older one
+      assert.deepEqual(r.match('x/2'), [])
+      r.add('a/+', 0)
+      r.add('x/#', 1)
+      assert.deepEqual(r.match('a/b'), [0])
+      assert.deepEqual(r.match('x/2'), [1])
+    })
   })
 
   describe('property: agrees with the naive matcher', () => {
