@@ -133,7 +133,8 @@ function identityOf (client: Client): Identity {
   return (client as IdentifiedClient)[IDENTITY] ?? { username: null, clientId: client.id }
 }
 
-function remoteOf (client: Client): string | undefined {
+/** The client's remote address, for logs. */
+export function remoteOf (client: Client): string | undefined {
   return (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress
 }
 

@@ -4,7 +4,7 @@
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import type { OutMessage } from '../adapters/sink.js'
-import { AccessControl, type AccessPolicy } from './access.js'
+import { AccessControl, remoteOf, type AccessPolicy } from './access.js'
 import { BROKER_MAX_TOPIC_LEVELS, DEFAULT_LIMITS } from './limits.js'
 import { startListeners, type BoundListener, type ListenerSettings } from './listeners.js'
 import type { Logger } from './logger.js'
@@ -32,6 +32,10 @@ export interface BrokerStats {
   /** Copies delivered to subscribers. */
   messagesOut: number
 }
+
+/** aedes' CONNACK code for a protocol version it does not speak (MQTT 5 among them). */
+const UNACCEPTABLE_PROTOCOL_VERSION = 1
+const PROTOCOL_HINT = 'connection refused: the embedded broker speaks MQTT 3.1.1 and 3.1, not MQTT 5; connect with MQTT 3.1.1, or run signalbox on an MQTT 5 broker with --source'
 
 /** How long a close waits for acknowledged publishes to reach the engine. */
 const CLOSE_SETTLE_MS = 2000
@@ -123,6 +127,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       done(null)
     }
   })
+  logConnectionErrors(aedes, options.logger)
   let listeners
   try {
     listeners = await startListeners(options.listeners, aedes.handle)
@@ -164,4 +169,19 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       return stopped
     }
   }
+}
+
+/**
+ * aedes refuses an MQTT 5 client with CONNACK code 1 and says nothing: the client's user sees
+ * "unsupported protocol version" and ours saw no reason. Warn once per address; the rest at debug.
+ */
+function logConnectionErrors (aedes: Aedes, logger: Logger): void {
+  const warned = new Set<string>()
+  aedes.on('connectionError', (client: Client, err: Error & { errorCode?: number }) => {
+    const remote = remoteOf(client)
+    if (err.errorCode !== UNACCEPTABLE_PROTOCOL_VERSION) { logger.debug({ remote, err: err.message }, 'connection error'); return }
+    const level = warned.has(remote ?? '') ? 'debug' : 'warn'
+    if (warned.size < 1000) warned.add(remote ?? '')
+    logger[level]({ remote }, PROTOCOL_HINT)
+  })
 }

@@ -1,5 +1,6 @@
 // The built CLI as a child process: check, schema, and run end to end with mosquitto_pub / mosquitto_sub.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -67,6 +68,19 @@ describe('cli', () => {
       proc.child.kill('SIGTERM')
       assert.equal(await proc.exited, 0)
       assert.match(proc.stderr(), /"msg":"stopped"/)
+    })
+
+    it('refuses an MQTT 5 client and logs why, once per address; MQTT 3.1.1 clients go on', async () => {
+      const { proc, port } = await startRun(['fixtures/rules/home.yaml'])
+      const v5 = (): number | null => spawnSync('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-t', 'sensors/kitchen/temperature', '-m', '{"celsius":31}'], { timeout: 10000 }).status
+      assert.notEqual(v5(), 0, 'mosquitto_pub -V mqttv5 was refused')
+      assert.notEqual(v5(), 0)
+      const hint = /"level":40,.*connection refused: the embedded broker speaks MQTT 3\.1\.1 and 3\.1, not MQTT 5/
+      await until(() => hint.test(proc.stderr()), 10000, 'the refusal logged')
+      assert.equal(proc.stderr().split('\n').filter((l) => hint.test(l)).length, 1, 'warned once for the address')
+      const sub = await mosquittoSub(port, ['alerts/#'])
+      mosquittoPub(port, 'sensors/kitchen/temperature', '{"celsius":31}')
+      assert.deepEqual(await sub.wait(1, 10000), ['alerts/kitchen/hot {"room":"kitchen","celsius":31,"fahrenheit":87.80000000000001}'])
     })
 
     it('reloads rules on save, keeps them on a broken save (naming file:line:col), and recovers on the next save', async () => {
