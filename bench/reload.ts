@@ -98,6 +98,31 @@ try {
     console.log(`| ${n.toLocaleString('en')} | ${(text.length / 1024 / 1024).toFixed(1)} MB | ${m('parse').toFixed(0)} | ${m('validate').toFixed(0)} | ${m('compile').toFixed(0)} | ${m('swap').toFixed(1)} | ${total.toFixed(0)} | ${median(whole).toFixed(0)} |`)
   }
 
+  // A warning needs a position, and a position needs a yaml document: of the rule alone, not the whole file.
+  console.log()
+  console.log(`# Reload of a file with one warning (an output that can match its own filter), against the same file without (loadRuleSet + swap; medians of ${RUNS} runs)`)
+  console.log('| rules | no warning ms | one warning ms |')
+  console.log('| ---: | ---: | ---: |')
+  for (const n of SIZES) {
+    const clean = join(dir, `clean-${n}.yaml`)
+    const warned = join(dir, `warned-${n}.yaml`)
+    const text = rulesFile(n)
+    writeFileSync(clean, text)
+    writeFileSync(warned, text.replace('      - mqtt: derived/5/out\n', '      - mqtt: plant/area5/machine5/loop\n'))
+    const engine = engineFor([clean])
+    const times: Record<string, number[]> = { [clean]: [], [warned]: [] }
+    for (let r = 0; r < RUNS; r++) {
+      for (const file of [clean, warned]) {
+        const t0 = performance.now()
+        const loaded = loadRuleSet([file])
+        if (!loaded.ok || loaded.warnings.length !== (file === warned ? 1 : 0)) throw new Error(`unexpected problems in ${file}`)
+        engine.swap(loaded.ruleSet)
+        times[file].push(performance.now() - t0)
+      }
+    }
+    console.log(`| ${n.toLocaleString('en')} | ${median(times[clean]).toFixed(0)} | ${median(times[warned]).toFixed(0)} |`)
+  }
+
   // The usual edit: rules split over a directory, one file saved. The reloader's cache parses only that file.
   console.log()
   console.log(`# Reload of a directory: N rules in 100 files, one file edited between reloads (loadRuleSet with the reloader's SourceCache, then swap; medians of ${RUNS} runs)`)

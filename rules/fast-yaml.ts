@@ -5,12 +5,23 @@
  * nesting past js-yaml's depth limit, any error), and load.ts then reads the file with `yaml`,
  * which also reports the positions of problems.
  */
-import { constructFromEvents, CORE_SCHEMA, EVENT_ID, getScalarValue, parseEvents, SCALAR_STYLE, type Event } from 'js-yaml'
+import { COLLECTION_STYLE, constructFromEvents, CORE_SCHEMA, EVENT_ID, getScalarValue, parseEvents, SCALAR_STYLE, type Event } from 'js-yaml'
 
 export interface FastRead {
   data: unknown
   /** Where each item of the top-level `rules:` sequence starts (an offset into the text). */
   ruleOffsets: number[]
+  /**
+   * Each top-level key and the offset where it starts, when the file is laid out in blocks (a block
+   * mapping at the top, `rules:` a block sequence), so that one entry or one rule can be read alone.
+   * Empty otherwise.
+   */
+  topKeys: TopKey[]
+}
+
+export interface TopKey {
+  key: string
+  start: number
 }
 
 /** Plain scalars `yaml` reads as null: as keys, `yaml` makes them '' where js-yaml makes them 'null'. */
@@ -32,20 +43,22 @@ export function readYamlFast (text: string): FastRead | undefined {
   } catch {
     return undefined
   }
-  const ruleOffsets = scan(text, events)
-  if (ruleOffsets === undefined) return undefined
+  const layout = scan(text, events)
+  if (layout === undefined) return undefined
   try {
     // maxAliases 0: an alias is declined (yaml's own alias limits then apply).
     const documents = constructFromEvents(events, { source: text, schema: CORE_SCHEMA, maxAliases: 0 })
-    return documents.length === 1 ? { data: documents[0], ruleOffsets } : undefined
+    return documents.length === 1 ? { data: documents[0], ...layout } : undefined
   } catch {
     return undefined
   }
 }
 
-/** Walks the events once: declines what the fast path does not take, and notes where rules start. */
-function scan (text: string, events: Event[]): number[] | undefined {
+/** Walks the events once: declines what the fast path does not take, and notes where rules and top-level keys start. */
+function scan (text: string, events: Event[]): Omit<FastRead, 'data'> | undefined {
   const ruleOffsets: number[] = []
+  let topKeys: TopKey[] = []
+  let blocks = true
   const stack: Frame[] = []
   let documents = 0
   let topKey: string | undefined
@@ -66,12 +79,18 @@ function scan (text: string, events: Event[]): number[] | undefined {
       if (!isKey) continue
       const value = getScalarValue(text, event)
       if (event.style === SCALAR_STYLE.PLAIN && NULL_PLAIN.test(value)) return undefined
-      if (stack.length === 1) topKey = value
+      if (stack.length === 1) {
+        topKey = value
+        topKeys.push({ key: value, start })
+      }
       continue
     }
     if (isKey) return undefined
     const rules = stack.length === 1 && topKey === 'rules' && event.type === EVENT_ID.SEQUENCE
+    if ((stack.length === 0 || rules) && event.style !== COLLECTION_STYLE.BLOCK) blocks = false
+    if (stack.length === 0 && event.type !== EVENT_ID.MAPPING) blocks = false
     stack.push({ mapping: event.type === EVENT_ID.MAPPING, expectKey: true, rules })
   }
-  return documents === 1 ? ruleOffsets : undefined
+  if (!blocks) topKeys = []
+  return documents === 1 ? { ruleOffsets, topKeys } : undefined
 }

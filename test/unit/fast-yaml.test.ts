@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { dump } from 'js-yaml'
 import { isNode, parseDocument, stringify } from 'yaml'
 import { readYamlFast } from '../../rules/fast-yaml.js'
-import { parseSource, positionOf } from '../../rules/load.js'
+import { offsetOf, parseSource, parseWithYaml, positionOf, scalarOffset, type DataPath, type SourceFile } from '../../rules/load.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
 
 /** What `yaml` reads, as load.ts reads it when the fast path declines. */
@@ -42,6 +42,65 @@ function agrees (text: string): 'taken' | 'declined' {
   same(fast.data, reference.data)
   assert.deepEqual(fast.ruleOffsets, (fast.data as { rules?: unknown })?.rules !== undefined && Array.isArray((fast.data as { rules: unknown[] }).rules) ? reference.ruleStarts : [])
   return 'taken'
+}
+
+/** Every path into the data, and beside each container a child it does not have. */
+function pathsOf (data: unknown, path: DataPath = []): DataPath[] {
+  const out: DataPath[] = [path]
+  if (Array.isArray(data)) {
+    data.forEach((item, i) => out.push(...pathsOf(item, [...path, i])))
+    out.push([...path, data.length])
+  } else if (data !== null && typeof data === 'object') {
+    for (const [key, value] of Object.entries(data)) out.push(...pathsOf(value, [...path, key]))
+    out.push([...path, 'no-such-key'])
+  }
+  return out
+}
+
+/**
+ * Every position a problem can ask for (a node, its key, a point inside a string) is the same from
+ * the fast path's parts as from the whole `yaml` document. A fresh source per path: after a few
+ * parts the fast path parses the whole document, which would make the rest agree trivially.
+ */
+function positionsAgree (text: string): number {
+  const whole = parseWithYaml('x.yaml', text)
+  assert.ok(whole.ok)
+  const fresh = (): SourceFile => {
+    const parsed = parseSource('x.yaml', text)
+    assert.ok(parsed.ok)
+    return parsed.source
+  }
+  let fromParts = 0
+  for (const path of pathsOf(whole.source.data)) {
+    for (const atKey of [false, true]) {
+      const source = fresh()
+      if (source.locate(path).base > 0) fromParts++
+      assert.equal(offsetOf(source, path, atKey), offsetOf(whole.source, path, atKey), `${JSON.stringify(path)} atKey ${atKey} in ${JSON.stringify(text)}`)
+    }
+    assert.equal(scalarOffset(fresh(), path, 1), scalarOffset(whole.source, path, 1), `inside ${JSON.stringify(path)} in ${JSON.stringify(text)}`)
+  }
+  return fromParts
+}
+
+const KEY = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('rules', 'name', '__proto__', 'constructor', '1', 'true', 'a b', '#', '- x', 'é'))
+const SCALAR = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
+  fc.constantFrom('yes', 'no', '0x10', '1e3', '.5', '~', 'null', '', ' lead', 'trail ', 'a: b', '#c', '- d', '"q"', "'s'", 'line\nbreak', 'tab\there', '\u2028'))
+/** How yaml.stringify and js-yaml's dump write a document. */
+const STYLE = fc.constantFrom('yaml-block', 'yaml-flow', 'js-yaml', 'js-yaml-flow')
+
+/** Any YAML value, with collections of up to `width` entries. */
+function valueOf (width: number): fc.Arbitrary<unknown> {
+  return fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: 'small' }, SCALAR, tie('list'), tie('map')),
+    list: fc.array(tie('node'), { maxLength: width }),
+    map: fc.dictionary(KEY, tie('node'), { maxKeys: width })
+  })).node
+}
+
+function written (data: unknown, style: string): string {
+  if (style === 'yaml-block') return stringify(data)
+  if (style === 'yaml-flow') return stringify(data, { collectionStyle: 'flow' })
+  return dump(data, style === 'js-yaml-flow' ? { flowLevel: 2 } : {})
 }
 
 function yamlFiles (dir: string): string[] {
@@ -85,21 +144,9 @@ describe('fast YAML path', () => {
   })
 
   it('reads what yaml.stringify and js-yaml dump write, in block and flow style, as yaml does', () => {
-    const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('rules', 'name', '__proto__', 'constructor', '1', 'true', 'a b', '#', '- x', 'é'))
-    const scalar = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null),
-      fc.constantFrom('yes', 'no', '0x10', '1e3', '.5', '~', 'null', '', ' lead', 'trail ', 'a: b', '#c', '- d', '"q"', "'s'", 'line\nbreak', 'tab\there', '\u2028'))
-    const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, scalar, tie('list'), tie('map')),
-      list: fc.array(tie('node'), { maxLength: 4 }),
-      map: fc.dictionary(key, tie('node'), { maxKeys: 4 })
-    })).node
-    const doc = fc.record({ version: fc.constant(1), rules: fc.array(fc.dictionary(key, value, { maxKeys: 4 }), { maxLength: 4 }) })
-    fc.assert(fc.property(doc, fc.constantFrom('yaml-block', 'yaml-flow', 'js-yaml', 'js-yaml-flow'), (data, style) => {
-      const text = style === 'yaml-block'
-        ? stringify(data)
-        : style === 'yaml-flow'
-          ? stringify(data, { collectionStyle: 'flow' })
-          : dump(data, style === 'js-yaml-flow' ? { flowLevel: 2 } : {})
+    const doc = fc.record({ version: fc.constant(1), rules: fc.array(fc.dictionary(KEY, valueOf(4), { maxKeys: 4 }), { maxLength: 4 }) })
+    fc.assert(fc.property(doc, STYLE, (data, style) => {
+      const text = written(data, style)
       if (agrees(text) === 'taken') {
         // And a rule's position, when asked for, is where yaml puts it.
         const parsed = parseSource('x.yaml', text)
@@ -138,5 +185,32 @@ describe('fast YAML path', () => {
     assert.equal(agrees(text), 'taken')
     assert.equal(agrees(text.replace(/\n/g, '\r\n')), 'taken')
     assert.equal(agrees(`\uFEFF${text}`), 'taken')
+    assert.ok(positionsAgree(text) > 20, 'positions in rules come from the rule read alone')
+    positionsAgree(text.replace(/\n/g, '\r\n'))
+    positionsAgree(`\uFEFF${text}`)
+    positionsAgree(`${text}sinks:\n  bus: { type: nats }\n# the end\n`)
+    positionsAgree('"version": 1\n? rules\n: - name: a\n    from: b\n  - name: c\n')
+    positionsAgree(`--- # a document\n${text}...\n`)
+  })
+
+  it('finds every position in the fixtures and README examples where yaml does', () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
+    const texts = [...yamlFiles(fixturePath()).map((f) => readFileSync(f, 'utf8')), ...[...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1])]
+    let fromParts = 0
+    for (const text of texts) if (readYamlFast(text) !== undefined && parseWithYaml('x.yaml', text).ok) fromParts += positionsAgree(text)
+    assert.ok(fromParts > 100, `only ${fromParts} positions came from parts`)
+  })
+
+  it('finds every position in generated rules files where yaml does, in block and flow style', () => {
+    const value = valueOf(3)
+    const extra = fc.dictionary(fc.constantFrom('sinks', 'x', 'a b', '2'), value, { maxKeys: 2 })
+    const doc = fc.tuple(extra, fc.array(fc.dictionary(KEY, value, { maxKeys: 3 }), { maxLength: 3 }), extra)
+      .map(([before, rules, after]) => ({ version: 1, ...before, rules, ...after }))
+    let fromParts = 0
+    fc.assert(fc.property(doc, STYLE, (data, style) => {
+      const text = written(data, style)
+      if (readYamlFast(text) !== undefined) fromParts += positionsAgree(text)
+    }), { numRuns: 200, seed: 20261125 })
+    assert.ok(fromParts > 1000, `only ${fromParts} positions came from parts`)
   })
 })
