@@ -48,7 +48,7 @@ class FastSource implements SourceFile {
   constructor (readonly file: string, readonly text: string, readonly data: unknown, readonly ruleOffsets: readonly number[], private readonly topKeys: readonly TopKey[]) {
     // Line starts as yaml's parser records them: offset 0 and each offset after a line feed.
     this.lineCounter.addNewLine(0)
-    for (let i = this.text.indexOf('\n'); i !== -1; i = this.text.indexOf('\n', i + 1)) this.lineCounter.addNewLine(i + 1)
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.lineCounter.addNewLine(i + 1)
   }
 
   get doc (): Document.Parsed {
