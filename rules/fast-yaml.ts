@@ -1,6 +1,7 @@
 /**
  * Reads a YAML file's data fast: js-yaml's event parser, about 8× the `yaml` library on large
- * files, with the offsets of the top-level `rules:` items. It declines anything it might not read
+ * files, with the offsets of the top-level `rules:` items and keys (so that load.ts can read the one
+ * holding a position alone). It declines anything it might not read
  * exactly as `yaml` does (directives, tags, aliases, null or collection keys, lone CR line breaks,
  * nesting past js-yaml's depth limit, any error), and load.ts then reads the file with `yaml`,
  * which also reports the positions of problems.

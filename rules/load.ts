@@ -1,6 +1,7 @@
 /**
  * Reads a YAML file into data and the means to name file:line:col for any part of it: the fast
- * path (fast-yaml.ts) when it takes the file, with the `yaml` document parsed when a position needs it.
+ * path (fast-yaml.ts) when it takes the file, with a `yaml` document parsed when a position needs
+ * it (of the rule or top-level entry holding it, when that can be read alone).
  */
 import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'

@@ -55,9 +55,13 @@ export async function mosquittoSub (port: number, filters: string[]): Promise<La
 }
 
 export function mosquittoPub (port: number, topic: string, message: string): void {
+  assert.equal(mosquittoPubStatus(port, topic, message, ['-q', '1']), 0, 'mosquitto_pub failed')
+}
+
+/** Runs mosquitto_pub with extra options (e.g. `-V mqttv5`) and returns its exit status. */
+export function mosquittoPubStatus (port: number, topic: string, message: string, options: string[]): number | null {
   requireBinary('mosquitto_pub', MOSQUITTO_HINT)
-  const r = runSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-m', message, '-q', '1'])
-  assert.equal(r, 0, 'mosquitto_pub failed')
+  return runSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-m', message, ...options])
 }
 
 function runSync (command: string, args: string[]): number | null {

@@ -1,10 +1,9 @@
 // The built CLI as a child process: check, schema, and run end to end with mosquitto_pub / mosquitto_sub.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
+import { mosquittoPub, mosquittoPubStatus, mosquittoSub, startRun } from '../helpers/cli.js'
 import { until } from '../helpers/latch.js'
 import { runCli } from '../helpers/process.js'
 import { projectRoot } from '../helpers/paths.js'
@@ -72,7 +71,7 @@ describe('cli', () => {
 
     it('refuses an MQTT 5 client and logs why, once per address; MQTT 3.1.1 clients go on', async () => {
       const { proc, port } = await startRun(['fixtures/rules/home.yaml'])
-      const v5 = (): number | null => spawnSync('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-t', 'sensors/kitchen/temperature', '-m', '{"celsius":31}'], { timeout: 10000 }).status
+      const v5 = (): number | null => mosquittoPubStatus(port, 'sensors/kitchen/temperature', '{"celsius":31}', ['-V', 'mqttv5'])
       assert.notEqual(v5(), 0, 'mosquitto_pub -V mqttv5 was refused')
       assert.notEqual(v5(), 0)
       const hint = /"level":40,.*connection refused: the embedded broker speaks MQTT 3\.1\.1 and 3\.1, not MQTT 5/
