@@ -22,15 +22,15 @@ import { fmt, machine, median, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
 import { nodeRedBinary, nodeRedRate } from './nodered.js'
 import { rulesYaml } from './rules-file.js'
+import { projectRoot, scriptArgs } from './root.js'
 
 const FLOOD = quick ? 30_000 : 100_000
 // A quick run (under a minute for all benches) takes one round; a full run the median of five
 // (single runs on these machines differ by a third).
 const RUNS = quick ? 1 : 5
 const PACE = 10_000
-const PACED_SECONDS = quick ? 2 : 4
+const PACED_SECONDS = quick ? 1 : 4
 const self = fileURLToPath(import.meta.url)
-const root = fileURLToPath(new URL('..', import.meta.url))
 const role = process.argv[process.argv.indexOf('--role') + 1]
 
 if (process.argv.includes('--role')) {
@@ -49,7 +49,7 @@ async function main (): Promise<void> {
     writeFileSync(join(dir, 'topics.json'), JSON.stringify(matching))
     const servers: Array<{ name: string, start: (port: number) => ChildProcess, outputs: boolean }> = [
       { name: 'raw aedes (no rules)', start: (port) => node(['--role', 'aedes', String(port)]), outputs: false },
-      { name: 'signalbox, 1,000 rules', start: (port) => spawn(process.execPath, [join(root, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }), outputs: true }
+      { name: 'signalbox, 1,000 rules', start: (port) => spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }), outputs: true }
     ]
     const mosquitto = mosquittoBinary()
     if (mosquitto !== undefined) {
@@ -130,7 +130,7 @@ async function main (): Promise<void> {
 
 function node (args: string[]): ChildProcess {
   // Children read --quick too: a publisher must send the FLOOD this process divides by.
-  return spawn(process.execPath, ['--import', 'tsx', self, ...args, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return spawn(process.execPath, [...scriptArgs(self), ...args, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
 }
 
 /** Runs a child role and parses the JSON line it prints. */

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { cpuTicks, freePort, mosquittoBinary, waitForPort } from './processes.js'
 import { rulesYaml } from './rules-file.js'
+import { projectRoot, scriptArgs } from './root.js'
 import { fmt, machine, median, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
 
@@ -19,7 +20,6 @@ const MESSAGES = quick ? 20_000 : 60_000
 const RUNS = quick ? 1 : 3
 const WORKER_COUNTS = [1, 2]
 const self = fileURLToPath(import.meta.url)
-const root = fileURLToPath(new URL('..', import.meta.url))
 
 if (process.argv[2] === '--role-publish') {
   await publish(Number(process.argv[3]), process.argv[4])
@@ -52,7 +52,7 @@ async function main (): Promise<void> {
         const before = { workers: workers.map((w) => cpuTicks(w.proc.pid!)), broker: cpuTicks(broker.pid!) }
         const clock = performance.now()
         // The publisher reads --quick too, so it sends the MESSAGES this process waits for.
-        const publisher = spawn(process.execPath, ['--import', 'tsx', self, '--role-publish', String(port), dir, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' })
+        const publisher = spawn(process.execPath, [...scriptArgs(self), '--role-publish', String(port), dir, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' })
         started.push(publisher)
         await waitForReceived(workers.map((w) => w.http), MESSAGES)
         const seconds = (performance.now() - clock) / 1000
@@ -82,7 +82,7 @@ async function main (): Promise<void> {
 
 /** A worker with its metrics endpoint; resolves once it has subscribed to every filter. */
 async function startWorker (port: number, rules: string, started: ChildProcess[]): Promise<{ proc: ChildProcess, http: string }> {
-  const proc = spawn(process.execPath, [join(root, 'bin', 'signalbox.js'), 'run', '--no-watch', '--source', `mqtt://127.0.0.1:${port}`, '--share', 'bench', '--http', '127.0.0.1:0', rules], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const proc = spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--source', `mqtt://127.0.0.1:${port}`, '--share', 'bench', '--http', '127.0.0.1:0', rules], { stdio: ['ignore', 'ignore', 'pipe'] })
   started.push(proc)
   let log = ''
   proc.stderr!.on('data', (d: Buffer) => { log += d.toString() })

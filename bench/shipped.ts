@@ -4,10 +4,12 @@
  * Callers keep the source's types: `await shipped<typeof import('../rules/logic.js')>('rules/logic.js')`.
  */
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { projectRoot } from './root.js'
 
 export async function shipped<T> (relative: string): Promise<T> {
-  const url = new URL(`../dist/${relative}`, import.meta.url)
-  if (!existsSync(fileURLToPath(url))) throw new Error(`dist/${relative} is missing: run npm run build (npm run bench does)`)
-  return await import(url.href) as T
+  const file = join(projectRoot, 'dist', relative)
+  if (!existsSync(file)) throw new Error(`dist/${relative} is missing: run npm run build (npm run bench does)`)
+  return await import(pathToFileURL(file).href) as T
 }
