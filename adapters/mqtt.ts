@@ -137,7 +137,7 @@ export const mqttSinkType: SinkType = {
     password: { type: 'string', description: 'Password for `username`.' },
     protocol_version: { enum: [4, 5], default: 4, description: 'MQTT 3.1.1 (4) or 5.' },
     clean: { type: 'boolean', default: true, description: 'Start a clean session.' },
-    tls: tlsFilesSchema('TLS for mqtts:// and wss://: PEM files relative to the rules file.', true)
+    tls: tlsFilesSchema('TLS for mqtts:// and wss://: PEM files relative to the rules file.')
   },
   required: ['url'],
   address: { field: 'topic', syntax: 'topic', fallback: 'topic' },

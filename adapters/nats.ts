@@ -28,7 +28,7 @@ interface NatsOptions {
   pass?: string
   token?: string
   name: string
-  tls?: { ca?: string, cert?: string, key?: string }
+  tls?: { ca?: string, cert?: string, key?: string, rejectUnauthorized: boolean }
 }
 
 class NatsSink extends QueuedSink {
@@ -45,7 +45,7 @@ class NatsSink extends QueuedSink {
   constructor (definition: SinkDefinition, context: SinkContext) {
     super(definition, context)
     const o = definition.options
-    const tls = o.tls as Record<string, string> | undefined
+    const tls = o.tls as { ca?: string, cert?: string, key?: string, reject_unauthorized?: boolean } | undefined
     this.options = {
       servers: normaliseServers(o.servers),
       jetstream: o.jetstream === true,
@@ -56,7 +56,7 @@ class NatsSink extends QueuedSink {
       name: typeof o.client_name === 'string' ? o.client_name : 'signalbox',
       tls: tls === undefined
         ? undefined
-        : { ca: resolvePath(definition.baseDir, tls.ca), cert: resolvePath(definition.baseDir, tls.cert), key: resolvePath(definition.baseDir, tls.key) }
+        : { ca: resolvePath(definition.baseDir, tls.ca), cert: resolvePath(definition.baseDir, tls.cert), key: resolvePath(definition.baseDir, tls.key), rejectUnauthorized: tls.reject_unauthorized !== false }
     }
   }
 
@@ -222,7 +222,7 @@ function validateNats (options: Record<string, unknown>): SinkOptionProblem[] {
   return problems
 }
 
-const tlsFiles = tlsFilesSchema('TLS: PEM files, relative to the rules file. `ca` to trust a private CA; `cert` and `key` for a client certificate.', false)
+const tlsFiles = tlsFilesSchema('TLS: PEM files, relative to the rules file. `ca` to trust a private CA; `cert` and `key` for a client certificate.')
 
 export const natsSinkType: SinkType = {
   type: 'nats',

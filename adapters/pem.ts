@@ -1,11 +1,8 @@
 /** TLS files (PEM) a client names in its options: their schema, and reading them with errors that name the option. */
 import { readFileSync } from 'node:fs'
 
-/**
- * The `tls:` options of a client (a sink or a source): PEM files relative to `relativeTo`, and
- * `reject_unauthorized` where the client can turn verification off.
- */
-export function tlsFilesSchema (description: string, withRejectUnauthorized: boolean): Record<string, unknown> {
+/** The `tls:` options of a client (a sink or a source): PEM files, and whether to verify the server. */
+export function tlsFilesSchema (description: string): Record<string, unknown> {
   return {
     type: 'object',
     additionalProperties: false,
@@ -14,7 +11,7 @@ export function tlsFilesSchema (description: string, withRejectUnauthorized: boo
       ca: { type: 'string', minLength: 1, description: 'CA certificate to trust.' },
       cert: { type: 'string', minLength: 1, description: 'Client certificate (with `key`).' },
       key: { type: 'string', minLength: 1, description: 'Client key.' },
-      ...(withRejectUnauthorized ? { reject_unauthorized: { type: 'boolean', default: true, description: 'Refuse a server certificate that does not verify.' } } : {})
+      reject_unauthorized: { type: 'boolean', default: true, description: 'Refuse a server certificate that does not verify.' }
     }
   }
 }

@@ -151,7 +151,7 @@ export const configSchema = {
           token: { type: 'string', minLength: 1, description: 'NATS token.' },
           qos: { enum: [0, 1, 2], default: DEFAULT_SOURCE_QOS, description: 'MQTT: QoS of the subscriptions.' },
           session_expiry: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'MQTT: seconds the broker keeps the session (and queues for it) after a disconnect; 0 starts clean.' },
-          tls: tlsFilesSchema('TLS: PEM files relative to the config file.', true)
+          tls: tlsFilesSchema('TLS: PEM files relative to the config file.')
         }
       }
     },

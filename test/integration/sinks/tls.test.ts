@@ -57,7 +57,7 @@ describe('sinks over TLS', function () {
     assertAccounted(sink)
   })
 
-  it('nats: delivers over TLS when the CA is given, and stays down with the reason when it is not', async () => {
+  it('nats: delivers over TLS when the CA is given (or verification is off), and stays down with the reason when it is not', async () => {
     const server = await startNatsServer({ tls: true })
     const checker = await natsConnect({ servers: server.url, tls: { ca: readFileSync(TLS_FILES.ca, 'utf8') } })
     onTeardown(async () => await checker.close())
@@ -70,6 +70,12 @@ describe('sinks over TLS', function () {
     trusted.send(delivery('secure.out', 1))
     const [msg] = await got.wait(1)
     assert.equal(Buffer.from(msg.data).toString(), '{"seq":1}')
+
+    const unverified = create(natsSinkType, { servers: server.url, tls: { reject_unauthorized: false } })
+    await unverified.start()
+    unverified.send(delivery('secure.out', 3))
+    const second = (await got.wait(2))[1]
+    assert.equal(Buffer.from(second.data).toString(), '{"seq":3}', 'with reject_unauthorized: false, delivered without the CA')
 
     const untrusted = create(natsSinkType, { servers: server.url })
     await untrusted.start()
