@@ -32,11 +32,15 @@ interface Frame {
   mapping: boolean
   /** In a mapping: the next node is a key. */
   expectKey: boolean
-  /** This is the sequence under the top-level `rules:` key. */
+  /** This is the sequence whose item offsets are noted (`rules:`, or the root). */
   rules: boolean
 }
 
-export function readYamlFast (text: string): FastRead | undefined {
+/**
+ * Reads a whole rules file; with `items: 'root'`, a block sequence of rules items alone (a part of a
+ * file, see yaml-edit.ts), whose item offsets are then `ruleOffsets`.
+ */
+export function readYamlFast (text: string, items: 'rules' | 'root' = 'rules'): FastRead | undefined {
   if (/\r(?!\n)/.test(text)) return undefined
   let events: Event[]
   try {
@@ -44,7 +48,7 @@ export function readYamlFast (text: string): FastRead | undefined {
   } catch {
     return undefined
   }
-  const layout = scan(text, events)
+  const layout = scan(text, events, items)
   if (layout === undefined) return undefined
   try {
     // maxAliases 0: an alias is declined (yaml's own alias limits then apply).
@@ -56,7 +60,7 @@ export function readYamlFast (text: string): FastRead | undefined {
 }
 
 /** Walks the events once: declines what the fast path does not take, and notes where rules and top-level keys start. */
-function scan (text: string, events: Event[]): Omit<FastRead, 'data'> | undefined {
+function scan (text: string, events: Event[], items: 'rules' | 'root'): Omit<FastRead, 'data'> | undefined {
   const ruleOffsets: number[] = []
   let topKeys: TopKey[] = []
   let blocks = true
@@ -75,7 +79,11 @@ function scan (text: string, events: Event[]): Omit<FastRead, 'data'> | undefine
     const isKey = parent?.mapping === true && parent.expectKey
     if (parent?.mapping === true) parent.expectKey = !parent.expectKey
     const start = event.type === EVENT_ID.SCALAR ? event.valueStart : event.start
-    if (parent?.rules === true) ruleOffsets.push(start)
+    if (parent?.rules === true) {
+      // An empty item has no place in the text (-1); yaml puts it after the '-'.
+      if (start < 0) return undefined
+      ruleOffsets.push(start)
+    }
     if (event.type === EVENT_ID.SCALAR) {
       if (!isKey) continue
       const value = getScalarValue(text, event)
@@ -87,11 +95,35 @@ function scan (text: string, events: Event[]): Omit<FastRead, 'data'> | undefine
       continue
     }
     if (isKey) return undefined
-    const rules = stack.length === 1 && topKey === 'rules' && event.type === EVENT_ID.SEQUENCE
+    if (items === 'root' && stack.length === 0 && (event.type !== EVENT_ID.SEQUENCE || event.style !== COLLECTION_STYLE.BLOCK)) return undefined
+    const rules = items === 'root' ? stack.length === 0 : stack.length === 1 && topKey === 'rules' && event.type === EVENT_ID.SEQUENCE
     if ((stack.length === 0 || rules) && event.style !== COLLECTION_STYLE.BLOCK) blocks = false
     if (stack.length === 0 && event.type !== EVENT_ID.MAPPING) blocks = false
     stack.push({ mapping: event.type === EVENT_ID.MAPPING, expectKey: true, rules })
   }
   if (!blocks) topKeys = []
   return documents === 1 ? { ruleOffsets, topKeys } : undefined
+}
+
+/** The offset where the line holding `offset` starts. */
+export function lineStart (text: string, offset: number): number {
+  return text.lastIndexOf('\n', offset - 1) + 1
+}
+
+/**
+ * The start of the line holding the '-' of the block sequence item that starts at `itemStart`: the
+ * same line ("  - name: a") or one above it, past blank and comment lines. Undefined for anything else.
+ */
+export function itemLine (text: string, itemStart: number): number | undefined {
+  let start = lineStart(text, itemStart)
+  if (/^[ ]*-[ ]+$/.test(text.slice(start, itemStart))) return start
+  if (!/^[ ]*$/.test(text.slice(start, itemStart))) return undefined
+  while (start > 0) {
+    start = lineStart(text, start - 1)
+    const end = text.indexOf('\n', start)
+    const line = text.slice(start, end < 0 ? undefined : end).replace(/\r$/, '')
+    if (/^[ ]*-(?:[ ]+#.*)?[ ]*$/.test(line)) return start
+    if (!/^[ ]*(?:#.*)?$/.test(line)) return undefined
+  }
+  return undefined
 }

@@ -5,7 +5,8 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
-import { readYamlFast, type TopKey } from './fast-yaml.js'
+import { itemLine, lineStart, readYamlFast, type TopKey } from './fast-yaml.js'
+import { readYamlEdit } from './yaml-edit.js'
 import type { ProblemCode, RuleProblem, Severity } from './problems.js'
 
 /** A parsed YAML file with the means to turn a data path into a position. */
@@ -46,7 +47,7 @@ class FastSource implements SourceFile {
   /** Parts read alone, by their start offset. */
   private readonly parts = new Map<number, Document.Parsed | undefined>()
 
-  constructor (readonly file: string, readonly text: string, readonly data: unknown, readonly ruleOffsets: readonly number[], private readonly topKeys: readonly TopKey[]) {
+  constructor (readonly file: string, readonly text: string, readonly data: unknown, readonly ruleOffsets: number[], readonly topKeys: TopKey[]) {
     // Line starts as yaml's parser records them: offset 0 and each offset after a line feed.
     this.lineCounter.addNewLine(0)
     for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.lineCounter.addNewLine(i + 1)
@@ -65,12 +66,12 @@ class FastSource implements SourceFile {
     if (this.topKeys.length === 0 || path.length === 0) return undefined
     const k = this.topKeys.findIndex((t) => t.key === path[0])
     if (k < 0) return undefined
-    const entryEnd = k + 1 < this.topKeys.length ? this.lineStartOf(this.topKeys[k + 1].start) : this.text.length
+    const entryEnd = k + 1 < this.topKeys.length ? lineStart(this.text, this.topKeys[k + 1].start) : this.text.length
     const rule = path[1]
     if (path[0] === 'rules' && typeof rule === 'number' && rule < this.ruleOffsets.length) {
       // One item of the block sequence, from its '-' line to the next item's (or the entry's end): a sequence of one.
-      const start = this.dashLineOf(this.ruleOffsets[rule])
-      const end = rule + 1 < this.ruleOffsets.length ? this.dashLineOf(this.ruleOffsets[rule + 1]) : entryEnd
+      const start = itemLine(this.text, this.ruleOffsets[rule])
+      const end = rule + 1 < this.ruleOffsets.length ? itemLine(this.text, this.ruleOffsets[rule + 1]) : entryEnd
       if (start === undefined || end === undefined) return undefined
       const doc = this.part(start, end)
       if (doc === undefined || !isSeq(doc.contents) || doc.contents.items.length !== 1) return undefined
@@ -78,7 +79,7 @@ class FastSource implements SourceFile {
     }
     // One top-level entry, from its key's line to the next key's: a mapping of one. (A block mapping's
     // keys begin their lines; an explicit key's line begins with '?'.)
-    const start = this.lineStartOf(this.topKeys[k].start)
+    const start = lineStart(this.text, this.topKeys[k].start)
     const doc = this.part(start, entryEnd)
     if (doc === undefined || !isMap(doc.contents) || doc.contents.items.length !== 1) return undefined
     const pair = doc.contents.items[0]
@@ -94,28 +95,6 @@ class FastSource implements SourceFile {
     const usable = doc.errors.length === 0 && doc.warnings.length === 0 ? doc : undefined
     this.parts.set(start, usable)
     return usable
-  }
-
-  private lineStartOf (offset: number): number {
-    return this.text.lastIndexOf('\n', offset - 1) + 1
-  }
-
-  /**
-   * The start of the line holding the '-' of the sequence item that starts at `itemStart`: the same
-   * line ("  - name: a") or one above it, past blank and comment lines. Undefined for anything else.
-   */
-  private dashLineOf (itemStart: number): number | undefined {
-    let lineStart = this.lineStartOf(itemStart)
-    if (/^[ ]*-[ ]+$/.test(this.text.slice(lineStart, itemStart))) return lineStart
-    if (!/^[ ]*$/.test(this.text.slice(lineStart, itemStart))) return undefined
-    while (lineStart > 0) {
-      lineStart = this.lineStartOf(lineStart - 1)
-      const lineEnd = this.text.indexOf('\n', lineStart)
-      const line = this.text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd).replace(/\r$/, '')
-      if (/^[ ]*-(?:[ ]+#.*)?[ ]*$/.test(line)) return lineStart
-      if (!/^[ ]*(?:#.*)?$/.test(line)) return undefined
-    }
-    return undefined
   }
 }
 
@@ -137,6 +116,16 @@ export function parseSource (file: string, text: string): { ok: true, source: So
   const fast = readYamlFast(text)
   if (fast !== undefined) return { ok: true, source: new FastSource(file, text, fast.data, fast.ruleOffsets, fast.topKeys) }
   return parseWithYaml(file, text)
+}
+
+/**
+ * Reads a new version of a file from its last read when the edit lies inside its rules (yaml-edit.ts):
+ * the rules it did not touch keep their data objects. Undefined when that cannot be promised.
+ */
+export function parseEdited (file: string, text: string, previous: SourceFile): SourceFile | undefined {
+  if (!(previous instanceof FastSource) || previous.file !== file) return undefined
+  const read = readYamlEdit(previous, text)
+  return read === undefined ? undefined : new FastSource(file, text, read.data, read.ruleOffsets, read.topKeys)
 }
 
 /** Parses YAML text with the `yaml` library alone: what parseSource does with anything the fast path declines. */
@@ -223,10 +212,24 @@ export function lazyPositionOf (source: SourceFile, path: DataPath, options: { a
   return new LazyPosition(source, path, options.atKey === true)
 }
 
+/**
+ * A rule's position (or a position inside it) in another read of its file, where the rule is item
+ * `index` of `rules:`: for a compiled rule kept across an edit that moved it.
+ */
+export function movedToRule (position: SourcePosition, source: SourceFile, index: number): SourcePosition {
+  if (!(position instanceof LazyPosition)) throw new Error('only a position found lazily can move')
+  return position.movedToRule(source, index)
+}
+
 class LazyPosition {
   private found: { line: number, col: number } | undefined
 
   constructor (private readonly source: SourceFile, private readonly path: DataPath, private readonly atKey: boolean) {}
+
+  movedToRule (source: SourceFile, index: number): LazyPosition {
+    if (this.path[0] !== 'rules' || typeof this.path[1] !== 'number') throw new Error('not a position inside a rule')
+    return new LazyPosition(source, ['rules', index, ...this.path.slice(2)], this.atKey)
+  }
 
   get file (): string { return this.source.file }
   get line (): number { return this.find().line }

@@ -30,8 +30,8 @@ function compileCached (source: SourceFile, sinks: SinkTable, fingerprint: strin
     sinks.replay(kept.effects)
     return kept
   }
-  const { result, effects } = sinks.recordDuring(() => compileRuleFile(source, sinks))
-  cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects })
+  const { result, effects } = sinks.recordDuring(() => compileRuleFile(source, sinks, cache.keptBefore(source, fingerprint)))
+  cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects, kept: result.kept })
   return result
 }
 

@@ -86,14 +86,17 @@ export class SinkTable {
     return JSON.stringify([...this.declared.values()].map((d) => [d.name, d.type, d.options, d.baseDir]))
   }
 
-  /** Runs `compile` and returns what it did to the table along with its result. */
+  /** Runs `compile` and returns what it did to the table along with its result (a recording around it records it too). */
   recordDuring<T> (compile: () => T): { result: T, effects: SinkEffect[] } {
-    this.recording = []
+    const outer = this.recording
+    const effects: SinkEffect[] = []
+    this.recording = effects
     try {
       const result = compile()
-      return { result, effects: this.recording }
+      outer?.push(...effects)
+      return { result, effects }
     } finally {
-      this.recording = undefined
+      this.recording = outer
     }
   }
 

@@ -3,10 +3,11 @@
  * a file whose text has not changed since the last load is not parsed or validated again, so
  * editing one file of a directory of many costs that file, not all of them. An unchanged file's
  * compiled rules are kept too, as long as the sinks declared across the set (which its outputs
- * name) are the same.
+ * name) are the same. A file edited inside its rules is read from its last read (only the rules the
+ * edit touches are parsed and compiled again).
  */
-import type { CompiledRule } from './compile.js'
-import { parseSource, readSourceText, type SourceFile } from './load.js'
+import type { CompiledRule, KeptRules } from './compile.js'
+import { parseEdited, parseSource, readSourceText, type SourceFile } from './load.js'
 import type { RuleProblem } from './problems.js'
 import type { SinkEffect } from './sinks.js'
 import { validateRuleFile } from './validate.js'
@@ -17,6 +18,8 @@ export interface CachedCompile {
   rules: CompiledRule[]
   problems: RuleProblem[]
   effects: SinkEffect[]
+  /** Its rules' compiles by data object, for the next read of the file (compile.ts). */
+  kept: KeptRules
 }
 
 interface Entry {
@@ -31,6 +34,10 @@ export type CachedLoad = { ok: true, source: SourceFile, problems: RuleProblem[]
 export class SourceCache {
   private readonly entries = new Map<string, Entry>()
   private readonly compiles = new WeakMap<SourceFile, CachedCompile>()
+  /** A file read from its last read after an edit → that last read (whose rules it shares). */
+  private readonly previous = new WeakMap<SourceFile, SourceFile>()
+  /** Loads that read only the edited rules of a file (for tests and the reload log). */
+  edits = 0
   /** Loads that found the file unchanged (for tests and the reload log). */
   hits = 0
 
@@ -43,7 +50,14 @@ export class SourceCache {
       this.hits++
       return { ok: true, source: cached.source, problems: cached.problems }
     }
-    const parsed = parseSource(file, read.text)
+    const edited = cached !== undefined ? parseEdited(file, read.text, cached.source) : undefined
+    if (edited !== undefined) {
+      this.edits++
+      // One link only: the last read, not the whole history of a file's edits.
+      this.previous.delete(cached!.source)
+      this.previous.set(edited, cached!.source)
+    }
+    const parsed = edited !== undefined ? { ok: true as const, source: edited } : parseSource(file, read.text)
     if (!parsed.ok) { this.entries.delete(file); return parsed }
     const problems = validateRuleFile(parsed.source)
     this.entries.set(file, { text: read.text, source: parsed.source, problems })
@@ -54,6 +68,13 @@ export class SourceCache {
   compiled (source: SourceFile, sinks: string): CachedCompile | undefined {
     const c = this.compiles.get(source)
     return c !== undefined && c.sinks === sinks ? c : undefined
+  }
+
+  /** The kept rules of the read this one was edited from, if compiled against sinks with this fingerprint. */
+  keptBefore (source: SourceFile, sinks: string): KeptRules | undefined {
+    const before = this.previous.get(source)
+    this.previous.delete(source)
+    return before === undefined ? undefined : this.compiled(before, sinks)?.kept
   }
 
   keepCompiled (source: SourceFile, compiled: CachedCompile): void {

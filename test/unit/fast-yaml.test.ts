@@ -9,6 +9,7 @@ import { isNode, parseDocument, stringify } from 'yaml'
 import { readYamlFast } from '../../rules/fast-yaml.js'
 import { offsetOf, parseSource, parseWithYaml, positionOf, scalarOffset, type DataPath, type SourceFile } from '../../rules/load.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
+import { assertSameData } from '../helpers/same-data.js'
 
 /** What `yaml` reads, as load.ts reads it when the fast path declines. */
 function slow (text: string): { data: unknown, ruleStarts: number[] } | undefined {
@@ -22,24 +23,12 @@ function slow (text: string): { data: unknown, ruleStarts: number[] } | undefine
   return { data: doc.toJS({ maxAliasCount: 100 }), ruleStarts }
 }
 
-/** Equal data, told apart as JSON cannot: -0, NaN and ±Infinity, and key order. */
-function same (a: unknown, b: unknown): void {
-  assert.deepStrictEqual(a, b)
-  assert.equal(JSON.stringify(a, keysInOrder), JSON.stringify(b, keysInOrder))
-}
-
-function keysInOrder (_key: string, value: unknown): unknown {
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
-  if (Object.is(value, -0)) return '-0'
-  return value
-}
-
 function agrees (text: string): 'taken' | 'declined' {
   const fast = readYamlFast(text)
   if (fast === undefined) return 'declined'
   const reference = slow(text)
   assert.ok(reference !== undefined, `the fast path took text yaml refuses: ${JSON.stringify(text)}`)
-  same(fast.data, reference.data)
+  assertSameData(fast.data, reference.data)
   assert.deepEqual(fast.ruleOffsets, (fast.data as { rules?: unknown })?.rules !== undefined && Array.isArray((fast.data as { rules: unknown[] }).rules) ? reference.ruleStarts : [])
   return 'taken'
 }
@@ -134,9 +123,10 @@ describe('fast YAML path', () => {
     for (const block of ['|\n  a\n  b\n', '>\n  a\n  b\n\n  c\n', '|-\n  a\n', '>+\n  a\n\n', '|2\n   a\n', "'a\n  b'", '"a\\\n  b"']) agrees(`x: ${block}`)
   })
 
-  it('declines what it might read differently: directives, tags, aliases, null and collection keys, lone CRs, several documents', () => {
+  it('declines what it might read differently: directives, tags, aliases, null and collection keys, lone CRs, several documents, empty rules', () => {
     for (const text of ['%YAML 1.1\n---\na: yes\n', 'a: !!str 1\n', 'a: !custom x\n', 'a: &x 1\nb: *x\n', 'null: a\n', '~: a\n', ': a\n',
-      '[a, b]: c\n', '{a: 1}: c\n', '? [a]\n: b\n', 'a: 1\r b: 2\r', 'a: 1\n---\nb: 2\n', '', '# only a comment\n', 'a: 1\na: 2\n', 'a: [\n']) {
+      '[a, b]: c\n', '{a: 1}: c\n', '? [a]\n: b\n', 'a: 1\r b: 2\r', 'a: 1\n---\nb: 2\n', '', '# only a comment\n', 'a: 1\na: 2\n', 'a: [\n',
+      'rules:\n  -\n  - name: a\n']) {
       assert.equal(readYamlFast(text), undefined, JSON.stringify(text))
     }
     // Valid YAML nested 301 levels, past js-yaml's limit of 100.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { SourceCache } from '../../rules/source-cache.js'
 
@@ -95,5 +96,86 @@ describe('source cache: compiled files', () => {
     const broken = loadRuleSet([dir], cache)
     assert.ok(!broken.ok)
     assert.deepEqual(broken.problems.map((p) => p.code), ['UNKNOWN_SINK'])
+  })
+})
+
+/** A rules file of n rules, each a filter, a where, a set and outputs, some to a declared sink. */
+function rulesFile (n: number): string {
+  const out = ['version: 1', 'sinks:', '  bus: { type: nats, subject: "all.{room}" }', 'rules:']
+  for (let i = 0; i < n; i++) {
+    out.push(
+      `  - name: r${i}`,
+      `    from: s/+room/d${i}`,
+      `    where: { ">": [{ var: payload.v }, ${i}] }`,
+      '    set:',
+      `      id: ${i}`,
+      '      v: { var: payload.v }',
+      '    to:',
+      `      - mqtt: out/{room}/${i}`,
+      ...(i % 2 === 0 ? ['      - sink: bus'] : [])
+    )
+  }
+  return out.join('\n') + '\n'
+}
+
+/** What a rule set is, as a user can see it: rules, where each and its outputs were written, and every problem. */
+function described (result: ReturnType<typeof loadRuleSet>): unknown {
+  if (!result.ok) return { problems: result.problems }
+  return {
+    warnings: result.warnings,
+    sinks: result.ruleSet.sinks.map((s) => [s.name, s.type, s.implicit]),
+    rules: result.ruleSet.rules.map((r) => ({
+      name: r.name,
+      filter: r.pattern.source,
+      at: [r.source.line, r.source.col],
+      needs: [r.needsPayload, r.needsJsonPayload],
+      outputs: r.outputs.map((o) => [o.kind, o.template, o.source.line, o.source.col])
+    }))
+  }
+}
+
+describe('source cache: a file edited inside its rules', () => {
+  let dir: string
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'signalbox-edit-')) })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('reads and compiles only the rules an edit touches; the rest keep their compiled functions and move to their new lines', () => {
+    const file = join(dir, 'rules.yaml')
+    const text = rulesFile(40)
+    writeFileSync(file, text)
+    const cache = new SourceCache()
+    const before = loadRuleSet([file], cache)
+    assert.ok(before.ok)
+    // Two lines more in rule 10: every rule after it moves down two lines.
+    writeFileSync(file, text.replace('      id: 10\n', '      id: 10\n      extra: 1\n      more: 2\n'))
+    const after = loadRuleSet([file], cache)
+    assert.equal(cache.edits, 1)
+    assert.deepEqual(described(after), described(loadRuleSet([file])), 'as a full load reads it')
+    assert.ok(after.ok)
+    assert.equal(after.ruleSet.rules[30].where, before.ruleSet.rules[30].where, 'rule 30 was not compiled again')
+    assert.notEqual(after.ruleSet.rules[10].set, before.ruleSet.rules[10].set, 'rule 10 was')
+    assert.equal(after.ruleSet.rules[30].source.line, before.ruleSet.rules[30].source.line + 2)
+  })
+
+  it('loads random edits exactly as a full load does: rules, positions, sinks and problems', () => {
+    const file = join(dir, 'rules.yaml')
+    const cache = new SourceCache()
+    let text = rulesFile(12)
+    writeFileSync(file, text)
+    loadRuleSet([file], cache)
+    const snippets = ['', 'x', '\n', '  - name: n\n    from: q\n    to: [{ mqtt: z }]\n', '      k: 1\n', '#', ': ', '"', '{room}', '      - sink: bus\n', '    on_error: drop\n', '  - name: r3\n    from: dup\n']
+    fc.assert(fc.property(fc.nat(), fc.nat({ max: 40 }), fc.constantFrom(...snippets), (at, cut, insert) => {
+      const start = at % (text.length + 1)
+      text = text.slice(0, start) + insert + text.slice(Math.min(text.length, start + cut))
+      writeFileSync(file, text)
+      assert.deepEqual(described(loadRuleSet([file], cache)), described(loadRuleSet([file])), text)
+      // Start again from a clean file now and then, so the edits keep landing in rules.
+      if (text.length < 300 || !loadRuleSet([file]).ok) {
+        text = rulesFile(12)
+        writeFileSync(file, text)
+        loadRuleSet([file], cache)
+      }
+    }), { numRuns: 400, seed: 20261125 })
+    assert.ok(cache.edits > 50, `only ${cache.edits} loads were read from the last read`)
   })
 })
