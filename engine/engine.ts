@@ -1,5 +1,6 @@
 /**
- * Runs a compiled rule set against each message: route, decode once, where, set, render, publish.
+ * Runs a compiled rule set against each message: route, decode once (only the fields the rules read,
+ * when they name them), where, set, render, publish.
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
 import type { OutMessage, Publish, Sink } from '../adapters/sink.js'
@@ -11,6 +12,7 @@ import type { Logger } from './logger.js'
 import { DEFAULT_LIMITS } from './limits.js'
 import { decodePayload, describePayload, type DecodedPayload, type InboundMessage } from './message.js'
 import { createEngineCounters, createRuleCounters, type EngineCounters, type RuleCounters } from './metrics.js'
+import { MAX_PICKED_FIELDS, PayloadPicker } from './payload-picker.js'
 import { Router } from './router.js'
 
 export interface EngineOptions {
@@ -49,6 +51,8 @@ interface ActiveRuleSet {
   ruleSet: RuleSet
   router: Router<ActiveRule>
   sinks: SinkMap
+  /** Decodes just the payload fields the rules read (the rules with payloadFields); none if too many. */
+  picker: PayloadPicker | undefined
 }
 
 interface ActiveRule {
@@ -105,7 +109,10 @@ export class Engine {
     if (matches.length === 0) { this.counters.unmatched++; return }
     const meta: MessageMeta = { clientId: msg.clientId, qos: msg.qos, retain: msg.retain, receivedAt: this.now(), hops: msg.hops }
     let levels: string[] | undefined
+    // Each at most once per message: the payload whole, and only the fields the rule set reads.
     let decoded: DecodedPayload | undefined
+    let picked: DecodedPayload | undefined
+    const picker = active.picker
     const via = msg.via
     for (let i = 0; i < matches.length; i++) {
       const { rule, counters, sinks } = matches[i]
@@ -119,16 +126,18 @@ export class Engine {
       if (observe !== undefined) observe({ kind: 'rule', rule, params })
       const data: RuleData = { topic: msg.topic, params, payload: undefined, meta }
       if (rule.needsPayload) {
-        decoded ??= decodePayload(msg.payload, this.maxJsonDepth)
-        if (rule.needsJsonPayload && decoded.tooDeep === true) {
+        const payload = picker !== undefined && rule.payloadFields !== undefined
+          ? (picked ??= picker.decode(msg.payload))
+          : (decoded ??= decodePayload(msg.payload, this.maxJsonDepth))
+        if (rule.needsJsonPayload && payload.tooDeep === true) {
           this.fail(rule, counters, msg, 'PAYLOAD_TOO_DEEP', `payload JSON nests deeper than ${this.maxJsonDepth} levels (max_json_depth)`)
           continue
         }
-        if (rule.needsJsonPayload && !decoded.json) {
+        if (rule.needsJsonPayload && !payload.json) {
           this.fail(rule, counters, msg, 'PAYLOAD_NOT_JSON', 'payload is not JSON, and the rule reads payload fields')
           continue
         }
-        data.payload = decoded.value
+        data.payload = payload.value
       }
       try {
         this.runRule(rule, counters, msg, data, sinks)
@@ -243,12 +252,17 @@ export class Engine {
 
   private prepare (ruleSet: RuleSet, sinks: SinkMap): ActiveRuleSet {
     const router = new Router<ActiveRule>()
+    const fields = new Set<string>()
     for (const rule of ruleSet.rules) {
+      if (rule.needsPayload && rule.payloadFields !== undefined) for (const field of rule.payloadFields) fields.add(field)
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
       router.add(rule.pattern.filter, { rule, counters, sinks: rule.outputs.map((o) => o.kind === 'sink' ? sinks.get(o.sink) : undefined) })
     }
-    return { ruleSet, router, sinks }
+    // '__proto__' is an own field in JSON.parse's result; such rule sets decode whole.
+    const pickable = fields.size > 0 && fields.size <= MAX_PICKED_FIELDS && !fields.has('__proto__')
+    const picker = pickable ? new PayloadPicker(fields, this.maxJsonDepth) : undefined
+    return { ruleSet, router, sinks, picker }
   }
 }
 

@@ -3,7 +3,7 @@
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
 import { lazyPositionOf, movedToRule, problemAt, scalarOffset, type DataPath, type SourceFile } from './load.js'
-import { checkLogic, compileLogic, compileRecord, type Evaluator, type LogicUsage, type RuleData } from './logic.js'
+import { addUsage, checkLogic, compileLogic, compileRecord, emptyUsage, type Evaluator, type RuleData } from './logic.js'
 import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
 import { parsePattern, type Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
@@ -24,6 +24,11 @@ export interface CompiledRule {
   needsPayload: boolean
   /** The rule reads fields below `payload`: a payload that is not JSON is an error for this rule. */
   needsJsonPayload: boolean
+  /**
+   * The top-level payload fields the rule reads, when it reads nothing else of the payload: the
+   * engine may decode just those. Undefined when it reads the payload whole (or not at all).
+   */
+  payloadFields: readonly string[] | undefined
   source: SourcePosition
 }
 
@@ -94,7 +99,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     else problems.push(problemAt(source, [...path, 'from'], 'BAD_FILTER', `invalid filter '${raw.from}': ${parsed.error.message}`, { offset: scalarOffset(source, [...path, 'from'], parsed.error.index) }))
   }
 
-  const usage: LogicUsage = { payload: false, payloadFields: false }
+  const usage = emptyUsage()
   // A problem points at the node at fault; what the expression reads tells when to decode payloads.
   const accept = (result: ReturnType<typeof checkLogic>, exprPath: DataPath): boolean => {
     if (!result.ok) {
@@ -102,8 +107,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
       problems.push(problemAt(source, [...exprPath, ...inner], code, message, { atKey }))
       return false
     }
-    usage.payload ||= result.usage.payload
-    usage.payloadFields ||= result.usage.payloadFields
+    addUsage(usage, result.usage)
     return true
   }
 
@@ -142,6 +146,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     onError: raw.on_error === 'drop' ? 'drop' : 'dead_letter',
     needsPayload: usage.payload || usage.payloadFields,
     needsJsonPayload: usage.payloadFields,
+    payloadFields: usage.payload && usage.topFields !== null ? [...usage.topFields] : undefined,
     source: lazyPositionOf(source, path)
   }
 }

@@ -36,6 +36,24 @@ export interface LogicUsage {
   payload: boolean
   /** Reads a field below `payload` (`payload.x`), which needs a JSON payload. */
   payloadFields: boolean
+  /**
+   * The top-level payload fields read (`payload.room.name` reads `room`), so the engine can decode
+   * only those; null when the payload is read whole, or through a name computed per message.
+   */
+  topFields: Set<string> | null
+}
+
+/** Nothing read yet. */
+export function emptyUsage (): LogicUsage {
+  return { payload: false, payloadFields: false, topFields: new Set() }
+}
+
+/** Adds what `other` reads to `usage`. */
+export function addUsage (usage: LogicUsage, other: LogicUsage): void {
+  usage.payload ||= other.payload
+  usage.payloadFields ||= other.payloadFields
+  if (other.topFields === null) usage.topFields = null
+  else if (usage.topFields !== null) for (const field of other.topFields) usage.topFields.add(field)
 }
 
 /** A compile error, pointing at the node (or the operator key, with atKey) at fault. */
@@ -143,7 +161,7 @@ const UNBUILT: Evaluator = () => undefined
 const NO_ARGS: Evaluator[] = []
 
 class Compiler {
-  readonly usage: LogicUsage = { payload: false, payloadFields: false }
+  readonly usage: LogicUsage = emptyUsage()
 
   /** `dry`: walk and check only; every node gives UNBUILT. */
   constructor (private readonly options: LogicOptions, private readonly dry = false) {}
@@ -237,11 +255,19 @@ class Compiler {
 
   private noteVar (key: unknown, topScope: boolean): void {
     if (!topScope) return
-    if (isLogic(key) || Array.isArray(key)) { this.usage.payload = true; return }
-    if (key === undefined || key === null || key === '') { this.usage.payload = true; return }
+    if (isLogic(key) || Array.isArray(key) || key === undefined || key === null || key === '') { this.readsWholePayload(); return }
     const name = String(key)
-    if (name === 'payload') this.usage.payload = true
-    else if (name.startsWith('payload.')) { this.usage.payload = true; this.usage.payloadFields = true }
+    if (name === 'payload') this.readsWholePayload()
+    else if (name.startsWith('payload.')) {
+      this.usage.payload = true
+      this.usage.payloadFields = true
+      this.usage.topFields?.add(name.slice('payload.'.length).split('.')[0])
+    }
+  }
+
+  private readsWholePayload (): void {
+    this.usage.payload = true
+    this.usage.topFields = null
   }
 
   private noteKeys (op: string, rawArgs: unknown[], topScope: boolean): void {

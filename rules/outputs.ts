@@ -168,7 +168,11 @@ function parseChecked (ctx: OutputContext, text: string, syntax: TemplateSyntax,
   const template = parsed.template
   let ok = true
   for (const p of template.placeholders) {
-    if (p.kind === 'payload') ctx.usage.payloadFields = true
+    if (p.kind === 'payload') {
+      ctx.usage.payload = true
+      ctx.usage.payloadFields = true
+      ctx.usage.topFields?.add(p.path[0])
+    }
     if (p.kind !== 'capture' || ctx.pattern === undefined) continue
     if (!ctx.pattern.captures.some((c) => c.name === p.path[0])) {
       ok = false

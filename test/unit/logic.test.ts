@@ -173,12 +173,18 @@ describe('logic', () => {
       if (own.ok) assert.equal(own.evaluate({ payload: { list: [1, 2] } }), 2)
     })
 
-    it('reports whether an expression reads payload fields', () => {
+    it('reports whether an expression reads payload fields, and which top-level ones', () => {
       const usage = (e: unknown): unknown => { const r = compileLogic(e); return r.ok ? r.usage : undefined }
-      assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true })
-      assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false })
-      assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false })
-      assert.deepEqual(usage({ map: [{ var: 'params.list' }, { var: 'payload.x' }] }), { payload: false, payloadFields: false })
+      const fields = (...names: string[]): Set<string> => new Set(names)
+      assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true, topFields: fields('celsius') })
+      assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false, topFields: null })
+      assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false, topFields: fields() })
+      assert.deepEqual(usage({ map: [{ var: 'params.list' }, { var: 'payload.x' }] }), { payload: false, payloadFields: false, topFields: fields() })
+      assert.deepEqual(usage({ and: [{ var: 'payload.a.b' }, { var: ['payload.c', 1] }, { missing_some: [1, ['payload.d', 'meta.qos']] }] }), { payload: true, payloadFields: true, topFields: fields('a', 'c', 'd') })
+      // A name computed per message, or the whole data object, can reach any field.
+      assert.deepEqual(usage({ var: { cat: ['payload.', { var: 'params.f' }] } }), { payload: true, payloadFields: false, topFields: null })
+      assert.deepEqual(usage({ '+': [{ var: 'payload.x' }, { var: '' }] }), { payload: true, payloadFields: true, topFields: null })
+      assert.deepEqual(usage({ missing: { var: 'params.names' } }), { payload: true, payloadFields: false, topFields: null })
     })
   })
 })
