@@ -29,6 +29,8 @@ export interface CompiledRule {
    * engine may decode just those. Undefined when it reads the payload whole (or not at all).
    */
   payloadFields: readonly string[] | undefined
+  /** The rule reads the message's arrival time (meta.receivedAt, {date}, a sink's delivery time). */
+  readsClock: boolean
   source: SourcePosition
 }
 
@@ -147,6 +149,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     needsPayload: usage.payload || usage.payloadFields,
     needsJsonPayload: usage.payloadFields,
     payloadFields: usage.payload && usage.topFields !== null ? [...usage.topFields] : undefined,
+    readsClock: usage.clock,
     source: lazyPositionOf(source, path)
   }
 }

@@ -41,17 +41,20 @@ export interface LogicUsage {
    * only those; null when the payload is read whole, or through a name computed per message.
    */
   topFields: Set<string> | null
+  /** Reads `meta.receivedAt` (or `meta` whole, or a name computed per message): the engine reads the clock. */
+  clock: boolean
 }
 
 /** Nothing read yet. */
 export function emptyUsage (): LogicUsage {
-  return { payload: false, payloadFields: false, topFields: new Set() }
+  return { payload: false, payloadFields: false, topFields: new Set(), clock: false }
 }
 
 /** Adds what `other` reads to `usage`. */
 export function addUsage (usage: LogicUsage, other: LogicUsage): void {
   usage.payload ||= other.payload
   usage.payloadFields ||= other.payloadFields
+  usage.clock ||= other.clock
   if (other.topFields === null) usage.topFields = null
   else if (usage.topFields !== null) for (const field of other.topFields) usage.topFields.add(field)
 }
@@ -255,8 +258,13 @@ class Compiler {
 
   private noteVar (key: unknown, topScope: boolean): void {
     if (!topScope) return
-    if (isLogic(key) || Array.isArray(key) || key === undefined || key === null || key === '') { this.readsWholePayload(); return }
+    if (isLogic(key) || Array.isArray(key) || key === undefined || key === null || key === '') {
+      this.readsWholePayload()
+      this.usage.clock = true
+      return
+    }
     const name = String(key)
+    if (name === 'meta' || name.startsWith('meta.receivedAt')) this.usage.clock = true
     if (name === 'payload') this.readsWholePayload()
     else if (name.startsWith('payload.')) {
       this.usage.payload = true
@@ -265,6 +273,7 @@ class Compiler {
     }
   }
 
+  /** The whole payload, or any part of the data: a name computed per message can be any of them. */
   private readsWholePayload (): void {
     this.usage.payload = true
     this.usage.topFields = null

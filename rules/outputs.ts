@@ -120,6 +120,8 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
   const field = type.address.field
   const fromOutput = kind === 'sink' ? raw[field] : raw[kind]
   const outputKey = kind === 'sink' ? field : kind
+  // A sink is handed the message's arrival time (its delivery latency is measured from there).
+  ctx.usage.clock = true
   const base = {
     kind: 'sink' as const,
     sink: sink.name,
@@ -168,6 +170,7 @@ function parseChecked (ctx: OutputContext, text: string, syntax: TemplateSyntax,
   const template = parsed.template
   let ok = true
   for (const p of template.placeholders) {
+    if (p.kind === 'date' || (p.kind === 'meta' && p.path[0] === 'receivedAt')) ctx.usage.clock = true
     if (p.kind === 'payload') {
       ctx.usage.payload = true
       ctx.usage.payloadFields = true

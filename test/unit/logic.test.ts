@@ -176,15 +176,19 @@ describe('logic', () => {
     it('reports whether an expression reads payload fields, and which top-level ones', () => {
       const usage = (e: unknown): unknown => { const r = compileLogic(e); return r.ok ? r.usage : undefined }
       const fields = (...names: string[]): Set<string> => new Set(names)
-      assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true, topFields: fields('celsius') })
-      assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false, topFields: null })
-      assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false, topFields: fields() })
-      assert.deepEqual(usage({ map: [{ var: 'params.list' }, { var: 'payload.x' }] }), { payload: false, payloadFields: false, topFields: fields() })
-      assert.deepEqual(usage({ and: [{ var: 'payload.a.b' }, { var: ['payload.c', 1] }, { missing_some: [1, ['payload.d', 'meta.qos']] }] }), { payload: true, payloadFields: true, topFields: fields('a', 'c', 'd') })
+      assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true, topFields: fields('celsius'), clock: false })
+      assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false, topFields: null, clock: false })
+      assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false, topFields: fields(), clock: false })
+      assert.deepEqual(usage({ map: [{ var: 'params.list' }, { var: 'payload.x' }] }), { payload: false, payloadFields: false, topFields: fields(), clock: false })
+      assert.deepEqual(usage({ and: [{ var: 'payload.a.b' }, { var: ['payload.c', 1] }, { missing_some: [1, ['payload.d', 'meta.qos']] }] }), { payload: true, payloadFields: true, topFields: fields('a', 'c', 'd'), clock: false })
       // A name computed per message, or the whole data object, can reach any field.
-      assert.deepEqual(usage({ var: { cat: ['payload.', { var: 'params.f' }] } }), { payload: true, payloadFields: false, topFields: null })
-      assert.deepEqual(usage({ '+': [{ var: 'payload.x' }, { var: '' }] }), { payload: true, payloadFields: true, topFields: null })
-      assert.deepEqual(usage({ missing: { var: 'params.names' } }), { payload: true, payloadFields: false, topFields: null })
+      assert.deepEqual(usage({ var: { cat: ['payload.', { var: 'params.f' }] } }), { payload: true, payloadFields: false, topFields: null, clock: true })
+      assert.deepEqual(usage({ '+': [{ var: 'payload.x' }, { var: '' }] }), { payload: true, payloadFields: true, topFields: null, clock: true })
+      assert.deepEqual(usage({ missing: { var: 'params.names' } }), { payload: true, payloadFields: false, topFields: null, clock: true })
+      // The arrival time: meta.receivedAt, or meta whole.
+      assert.deepEqual(usage({ '-': [{ var: 'meta.receivedAt' }, 1] }), { payload: false, payloadFields: false, topFields: fields(), clock: true })
+      assert.deepEqual(usage({ var: 'meta' }), { payload: false, payloadFields: false, topFields: fields(), clock: true })
+      assert.deepEqual(usage({ var: 'meta.qos' }), { payload: false, payloadFields: false, topFields: fields(), clock: false })
     })
   })
 })

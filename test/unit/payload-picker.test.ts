@@ -2,16 +2,10 @@
 // reference: on any bytes, the picker must take exactly the payloads it takes, and give each picked
 // field exactly its value (including -0, repeated keys, escapes and bytes that are not UTF-8).
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import fc from 'fast-check'
-import { pino } from 'pino'
-import type { OutMessage } from '../../adapters/sink.js'
-import { Engine } from '../../engine/engine.js'
 import { decodePayload } from '../../engine/message.js'
 import { PayloadPicker } from '../../engine/payload-picker.js'
-import { loadRuleSet } from '../../rules/ruleset.js'
+import { engineFor } from '../helpers/engine.js'
 
 /** Keys the documents use, so picks hit: look-alikes, non-ASCII, prototype names, the empty key. */
 const KEYS = ['value', 'seq', 't', 'room', 'a', '', 'é', 'x y', 'valu\u0435', '__proto__', 'constructor', 'toString', 'ümlaut-long-key']
@@ -171,18 +165,6 @@ describe('payload picker', () => {
 })
 
 describe('engine with picked payload fields', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'signalbox-picker-'))
-  after(() => rmSync(dir, { recursive: true, force: true }))
-
-  function engineFor (yaml: string): { engine: Engine, published: OutMessage[] } {
-    writeFileSync(join(dir, 'rules.yaml'), yaml)
-    const loaded = loadRuleSet([join(dir, 'rules.yaml')])
-    assert.ok(loaded.ok)
-    const published: OutMessage[] = []
-    const engine = new Engine(loaded.ruleSet, { publish: (out, done) => { published.push(out); done() }, logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
-    return { engine, published }
-  }
-
   it('gives rules that read fields the fields, and a rule that reads the payload whole the whole payload, for one message', () => {
     const { engine, published } = engineFor([
       'version: 1',

@@ -1,0 +1,23 @@
+/** An Engine over a rules file written from text, with its publishes collected instead of sent. */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import type { OutMessage } from '../../adapters/sink.js'
+import { Engine, type EngineOptions } from '../../engine/engine.js'
+import { loadRuleSet } from '../../rules/ruleset.js'
+
+export function engineFor (yaml: string, options: Partial<EngineOptions> = {}): { engine: Engine, published: OutMessage[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-engine-'))
+  try {
+    writeFileSync(join(dir, 'rules.yaml'), yaml)
+    const loaded = loadRuleSet([join(dir, 'rules.yaml')])
+    assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.problems))
+    const published: OutMessage[] = []
+    const engine = new Engine(loaded.ruleSet, { publish: (out, done) => { published.push(out); done() }, logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl', ...options })
+    return { engine, published }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
