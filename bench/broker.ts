@@ -66,6 +66,7 @@ async function main (): Promise<void> {
     const results = new Map<string, { rate: number[][], cpu: number[][], p50: number[], p99: number[] }>()
     const nodeRed = nodeRedBinary()
     const nodeRedRates: number[] = []
+    const nodeRedOutputs: number[] = []
     for (let run = 0; run < RUNS; run++) {
       for (const s of servers) {
         const port = await freePort()
@@ -92,7 +93,9 @@ async function main (): Promise<void> {
         }
       }
       if (nodeRed !== undefined && mosquitto !== undefined) {
-        nodeRedRates.push(await nodeRedRate(dir, mosquitto, nodeRed, FLOOD, async (port) => { await child(['publish', String(port), dir, 'flood']) }))
+        const run = await nodeRedRate(dir, mosquitto, nodeRed, FLOOD, async (port) => { await child(['publish', String(port), dir, 'flood']) })
+        nodeRedRates.push(run.rate)
+        nodeRedOutputs.push(run.outputs)
       }
     }
     const raw = results.get(servers[0].name)!
@@ -119,7 +122,11 @@ async function main (): Promise<void> {
     console.log()
     if (nodeRedRates.length > 0) {
       const signalbox = results.get(servers[1].name)!
-      console.log(`Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto) handled ${fmt(median(nodeRedRates))} inputs/s; signalbox (1,000 rules) accepted ${fmt(median(signalbox.rate[0]))}/s: ${(median(signalbox.rate[0]) / median(nodeRedRates)).toFixed(1)}× Node-RED's input rate`)
+      // A flow that drops messages would finish early and look fast: say whether every output came.
+      const expected = passingOf(FLOOD)
+      const short = nodeRedOutputs.filter((n) => n < expected)
+      const delivered = short.length === 0 ? `every run delivered all ${fmt(expected)} outputs` : `${short.length} of ${nodeRedOutputs.length} runs delivered fewer than the ${fmt(expected)} outputs (${short.map((n) => fmt(n)).join(', ')}): its rate is overstated`
+      console.log(`Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto) handled ${fmt(median(nodeRedRates))} inputs/s (${delivered}); signalbox (1,000 rules) accepted ${fmt(median(signalbox.rate[0]))}/s: ${(median(signalbox.rate[0]) / median(nodeRedRates)).toFixed(1)}× Node-RED's input rate`)
     } else {
       console.log(`Node-RED: ${mosquitto === undefined ? 'needs Mosquitto: row skipped' : 'not installed (npm install -g node-red): row skipped'}`)
     }
@@ -157,6 +164,20 @@ async function paced (port: number, dir: string, outputs: boolean): Promise<{ p5
   return await sub
 }
 
+/** The publisher's messages, in order (a seeded value 0–99; the rules pass value ≥ 50). */
+function floodMessages (): (i: number) => string {
+  const rnd = random(11)
+  return (i) => JSON.stringify({ seq: i, value: Math.floor(rnd() * 100), t: performance.timeOrigin + performance.now(), pad: 'x'.repeat(40) })
+}
+
+/** How many of a flood's messages pass the rules' filter: the outputs a flow must deliver. */
+function passingOf (flood: number): number {
+  const message = floodMessages()
+  let passing = 0
+  for (let i = 0; i < flood; i++) if ((JSON.parse(message(i)) as { value: number }).value >= 50) passing++
+  return passing
+}
+
 async function runRole (name: string, args: string[]): Promise<void> {
   if (name === 'aedes') {
     const { Aedes } = await import('aedes')
@@ -171,8 +192,7 @@ async function runRole (name: string, args: string[]): Promise<void> {
   ;(client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)
   if (name === 'publish') {
     const topics = JSON.parse(readFileSync(join(args[1], 'topics.json'), 'utf8')) as string[]
-    const rnd = random(11)
-    const message = (i: number): string => JSON.stringify({ seq: i, value: Math.floor(rnd() * 100), t: performance.timeOrigin + performance.now(), pad: 'x'.repeat(40) })
+    const message = floodMessages()
     if (args[2] === 'flood') {
       const start = performance.now()
       for (let i = 0; i < FLOOD; i++) {

@@ -40,9 +40,10 @@ function flow (brokerPort: number): unknown[] {
 
 /**
  * Starts Mosquitto and Node-RED with the flow, waits until a probe makes it through, then runs
- * `flood(port)` (which publishes the N inputs) and returns N over the seconds until the last output.
+ * `flood(port)` (which publishes the N inputs) and returns N over the seconds until the last output,
+ * with the number of outputs that arrived (the caller knows how many should).
  */
-export async function nodeRedRate (dir: string, mosquitto: string, nodeRed: string, inputs: number, flood: (port: number) => Promise<void>): Promise<number> {
+export async function nodeRedRate (dir: string, mosquitto: string, nodeRed: string, inputs: number, flood: (port: number) => Promise<void>): Promise<{ rate: number, outputs: number }> {
   const port = await freePort()
   const uiPort = await freePort()
   const userDir = join(dir, `node-red-${port}`)
@@ -75,7 +76,7 @@ export async function nodeRedRate (dir: string, mosquitto: string, nodeRed: stri
     while (performance.now() - Math.max(seen.last, start) < 2000) await new Promise((resolve) => setTimeout(resolve, 100))
     await watcher.endAsync()
     if (seen.outputs === 0) throw new Error('Node-RED produced no outputs from the flood')
-    return inputs / ((seen.last - start) / 1000)
+    return { rate: inputs / ((seen.last - start) / 1000), outputs: seen.outputs }
   } finally {
     for (const p of started) p.kill('SIGKILL')
   }
