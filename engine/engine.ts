@@ -257,15 +257,17 @@ export class Engine {
 
   private prepare (ruleSet: RuleSet, sinks: SinkMap): ActiveRuleSet {
     const router = new Router<ActiveRule>()
-    const fields = new Set<string>()
+    // The fields the picker builds: every field a picking rule reads (rules read few, and the same ones).
+    const fields: string[] = []
     for (const rule of ruleSet.rules) {
-      if (rule.needsPayload && rule.payloadFields !== undefined) for (const field of rule.payloadFields) fields.add(field)
+      const read = rule.needsPayload && fields.length <= MAX_PICKED_FIELDS ? rule.payloadFields : undefined
+      if (read !== undefined) for (let i = 0; i < read.length; i++) if (!fields.includes(read[i])) fields.push(read[i])
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
       router.add(rule.pattern.filter, { rule, captures: rule.pattern.captures.length > 0, counters, sinks: rule.outputs.map((o) => o.kind === 'sink' ? sinks.get(o.sink) : undefined) })
     }
     // '__proto__' is an own field in JSON.parse's result; such rule sets decode whole.
-    const pickable = fields.size > 0 && fields.size <= MAX_PICKED_FIELDS && !fields.has('__proto__')
+    const pickable = fields.length > 0 && fields.length <= MAX_PICKED_FIELDS && !fields.includes('__proto__')
     const picker = pickable ? new PayloadPicker(fields, this.maxJsonDepth) : undefined
     return { ruleSet, router, sinks, picker }
   }

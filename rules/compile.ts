@@ -148,7 +148,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     onError: raw.on_error === 'drop' ? 'drop' : 'dead_letter',
     needsPayload: usage.payload || usage.payloadFields,
     needsJsonPayload: usage.payloadFields,
-    payloadFields: usage.payload && usage.topFields !== null ? [...usage.topFields] : undefined,
+    payloadFields: usage.payload && usage.topFields !== null ? usage.topFields : undefined,
     readsClock: usage.clock,
     source: lazyPositionOf(source, path)
   }

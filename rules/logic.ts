@@ -40,14 +40,27 @@ export interface LogicUsage {
    * The top-level payload fields read (`payload.room.name` reads `room`), so the engine can decode
    * only those; null when the payload is read whole, or through a name computed per message.
    */
-  topFields: Set<string> | null
+  topFields: readonly string[] | null
   /** Reads `meta.receivedAt` (or `meta` whole, or a name computed per message): the engine reads the clock. */
   clock: boolean
 }
 
+/**
+ * No fields read: an array, not a Set, since an expression reads a field or two and a rule set
+ * compiles thousands of them. Never changed in place (addField replaces it).
+ */
+const NO_FIELDS: readonly string[] = Object.freeze([])
+
 /** Nothing read yet. */
 export function emptyUsage (): LogicUsage {
-  return { payload: false, payloadFields: false, topFields: new Set(), clock: false }
+  return { payload: false, payloadFields: false, topFields: NO_FIELDS, clock: false }
+}
+
+/** Notes a top-level payload field read (nothing once the payload is read whole). */
+export function addField (usage: LogicUsage, field: string): void {
+  if (usage.topFields === null || usage.topFields.includes(field)) return
+  // A new array each time, never a push: usages share arrays (and a pushed one reserves 17 slots).
+  usage.topFields = usage.topFields.length === 0 ? [field] : usage.topFields.concat(field)
 }
 
 /** Adds what `other` reads to `usage`. */
@@ -56,7 +69,9 @@ export function addUsage (usage: LogicUsage, other: LogicUsage): void {
   usage.payloadFields ||= other.payloadFields
   usage.clock ||= other.clock
   if (other.topFields === null) usage.topFields = null
-  else if (usage.topFields !== null) for (const field of other.topFields) usage.topFields.add(field)
+  // Arrays are never changed in place, so the first one can be shared.
+  else if (usage.topFields !== null && usage.topFields.length === 0) usage.topFields = other.topFields
+  else for (const field of other.topFields) addField(usage, field)
 }
 
 /** A compile error, pointing at the node (or the operator key, with atKey) at fault. */
@@ -159,15 +174,41 @@ function constant (value: unknown): Evaluator {
 
 type Path = Array<string | number>
 
+/** The usage of a build, which never records any. */
+const NOT_LOOKED: LogicUsage = Object.freeze({ payload: false, payloadFields: false, topFields: NO_FIELDS, clock: false })
+
+/** Length of 'payload.', where a var path's top-level payload field starts. */
+const PAYLOAD_PREFIX = 'payload.'.length
+/**
+ * Top-level field by var path ('payload.room.name' → 'room'): rules repeat paths, and one string per
+ * field lets a rule set's fields be merged by identity. Bounded like the codegen caches.
+ */
+const FIELD_OF_PATH = new Map<string, string>()
+const MAX_TOP_FIELDS = 10_000
+
+function topFieldOf (path: string): string {
+  let field = FIELD_OF_PATH.get(path)
+  if (field === undefined) {
+    const end = path.indexOf('.', PAYLOAD_PREFIX)
+    field = path.slice(PAYLOAD_PREFIX, end === -1 ? path.length : end)
+    if (FIELD_OF_PATH.size >= MAX_TOP_FIELDS) FIELD_OF_PATH.clear()
+    FIELD_OF_PATH.set(path, field)
+  }
+  return field
+}
+
 /** Returned by a dry walk (checkLogic), which builds nothing. */
 const UNBUILT: Evaluator = () => undefined
 const NO_ARGS: Evaluator[] = []
 
 class Compiler {
-  readonly usage: LogicUsage = emptyUsage()
+  /** What a dry walk found the expression reads; a build does not look (a rule set builds thousands). */
+  readonly usage: LogicUsage
 
   /** `dry`: walk and check only; every node gives UNBUILT. */
-  constructor (private readonly options: LogicOptions, private readonly dry = false) {}
+  constructor (private readonly options: LogicOptions, private readonly dry = false) {
+    this.usage = dry ? emptyUsage() : NOT_LOOKED
+  }
 
   /**
    * `topScope` is false inside map/filter/…, where 'var' reads the element, not the message.
@@ -257,7 +298,8 @@ class Compiler {
   }
 
   private noteVar (key: unknown, topScope: boolean): void {
-    if (!topScope) return
+    // Only the dry walk's usage is read (checkLogic); a build would find the same.
+    if (!topScope || !this.dry) return
     if (isLogic(key) || Array.isArray(key) || key === undefined || key === null || key === '') {
       this.readsWholePayload()
       this.usage.clock = true
@@ -269,7 +311,7 @@ class Compiler {
     else if (name.startsWith('payload.')) {
       this.usage.payload = true
       this.usage.payloadFields = true
-      this.usage.topFields?.add(name.slice('payload.'.length).split('.')[0])
+      addField(this.usage, topFieldOf(name))
     }
   }
 

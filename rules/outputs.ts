@@ -7,7 +7,7 @@ import { isAbsolute } from 'node:path'
 import { sinkType, SINK_TYPES } from '../adapters/registry.js'
 import type { SinkDefinition, SinkType } from '../adapters/sink.js'
 import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile, type SourcePosition } from './load.js'
-import type { LogicUsage, RuleData } from './logic.js'
+import { addField, type LogicUsage, type RuleData } from './logic.js'
 import { editDistance } from './logic.js'
 import type { Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
@@ -174,7 +174,7 @@ function parseChecked (ctx: OutputContext, text: string, syntax: TemplateSyntax,
     if (p.kind === 'payload') {
       ctx.usage.payload = true
       ctx.usage.payloadFields = true
-      ctx.usage.topFields?.add(p.path[0])
+      addField(ctx.usage, p.path[0])
     }
     if (p.kind !== 'capture' || ctx.pattern === undefined) continue
     if (!ctx.pattern.captures.some((c) => c.name === p.path[0])) {

@@ -175,7 +175,7 @@ describe('logic', () => {
 
     it('reports whether an expression reads payload fields, and which top-level ones', () => {
       const usage = (e: unknown): unknown => { const r = compileLogic(e); return r.ok ? r.usage : undefined }
-      const fields = (...names: string[]): Set<string> => new Set(names)
+      const fields = (...names: string[]): readonly string[] => names
       assert.deepEqual(usage({ '>': [{ var: 'payload.celsius' }, 30] }), { payload: true, payloadFields: true, topFields: fields('celsius'), clock: false })
       assert.deepEqual(usage({ cat: [{ var: 'payload' }] }), { payload: true, payloadFields: false, topFields: null, clock: false })
       assert.deepEqual(usage({ '==': [{ var: 'params.room' }, 'kitchen'] }), { payload: false, payloadFields: false, topFields: fields(), clock: false })
