@@ -27,7 +27,7 @@ export const MAX_PICKED_FIELDS = 64
 /** 10^0 … 10^22, each exact as a double: a mantissa below 2^53 divided by one is correctly rounded. */
 const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
-/** Set by a scan: no field value can be `undefined`, so it marks a payload the picker hands on. */
+/** What a scan that gives up returns: no JSON value is `undefined`, so it cannot be taken for one; the payload then goes to decodePayload. */
 const DECLINE = undefined
 
 export class PayloadPicker {
@@ -38,7 +38,7 @@ export class PayloadPicker {
   private readonly bytes: Uint8Array[]
   /** Container kinds while a nested value is skipped, one per level. */
   private readonly stack: Uint8Array
-  // What the last string scan saw, and where the last number ended: fields, not a result object per value.
+  // What the last string scan saw, and where the last value read ended: fields, not a result object per value.
   private escaped = false
   private nonAscii = false
   private end = 0
