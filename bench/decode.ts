@@ -1,7 +1,7 @@
 // Payload decoding: JSON.parse of the whole payload (decodePayload) against the payload picker,
 // which builds only the fields the rules read, on the same payloads, interleaved runs in one
-// process, medians reported. Payloads are generated from a seed: the broker bench's ~90-byte
-// message (the rules read 3 of its 4 fields) and a ~650-byte device report (the same 3 of 10
+// process, medians reported. Payloads are generated from a seed: the broker bench's ~93-byte
+// message (the rules read 3 of its 4 fields) and a ~690-byte device report (the same 3 of 10
 // fields, with a nested device and 12 readings). Run alone with `npm run bench -- decode`.
 import { shipped } from './shipped.js'
 import { fmt, machine, median, quick } from './stats.js'

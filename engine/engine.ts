@@ -59,6 +59,8 @@ interface ActiveRule {
   rule: CompiledRule
   /** The rule's filter has named captures (kept here: one load fewer per message). */
   captures: boolean
+  /** The rule's payload comes from the rule set's picker (decided at swap, not per message). */
+  picks: boolean
   counters: RuleCounters
   /** The sink of each output (by index), looked up once per swap; undefined for mqtt outputs or a sink not running. */
   sinks: Array<Sink | undefined>
@@ -116,10 +118,9 @@ export class Engine {
     // Each at most once per message: the payload whole, and only the fields the rule set reads.
     let decoded: DecodedPayload | undefined
     let picked: DecodedPayload | undefined
-    const picker = active.picker
     const via = msg.via
     for (let i = 0; i < matches.length; i++) {
-      const { rule, counters, sinks, captures } = matches[i]
+      const { rule, counters, sinks, captures, picks } = matches[i]
       if (via !== undefined && !via.includes(rule.pattern.filter)) continue
       counters.matched++
       if (!clocked && (rule.readsClock || observe !== undefined)) { meta.receivedAt = this.now(); clocked = true }
@@ -131,8 +132,8 @@ export class Engine {
       if (observe !== undefined) observe({ kind: 'rule', rule, params })
       const data: RuleData = { topic: msg.topic, params, payload: undefined, meta }
       if (rule.needsPayload) {
-        const payload = picker !== undefined && rule.payloadFields !== undefined
-          ? (picked ??= picker.decode(msg.payload))
+        const payload = picks
+          ? (picked ??= active.picker!.decode(msg.payload))
           : (decoded ??= decodePayload(msg.payload, this.maxJsonDepth))
         if (rule.needsJsonPayload && payload.tooDeep === true) {
           this.fail(rule, counters, msg, 'PAYLOAD_TOO_DEEP', `payload JSON nests deeper than ${this.maxJsonDepth} levels (max_json_depth)`)
@@ -256,19 +257,25 @@ export class Engine {
   }
 
   private prepare (ruleSet: RuleSet, sinks: SinkMap): ActiveRuleSet {
-    const router = new Router<ActiveRule>()
     // The fields the picker builds: every field a picking rule reads (rules read few, and the same ones).
     const fields: string[] = []
     for (const rule of ruleSet.rules) {
       const read = rule.needsPayload && fields.length <= MAX_PICKED_FIELDS ? rule.payloadFields : undefined
       if (read !== undefined) for (let i = 0; i < read.length; i++) if (!fields.includes(read[i])) fields.push(read[i])
+    }
+    const picker = PayloadPicker.for(fields, this.maxJsonDepth)
+    const router = new Router<ActiveRule>()
+    for (const rule of ruleSet.rules) {
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
-      router.add(rule.pattern.filter, { rule, captures: rule.pattern.captures.length > 0, counters, sinks: rule.outputs.map((o) => o.kind === 'sink' ? sinks.get(o.sink) : undefined) })
+      router.add(rule.pattern.filter, {
+        rule,
+        captures: rule.pattern.captures.length > 0,
+        picks: picker !== undefined && rule.payloadFields !== undefined,
+        counters,
+        sinks: rule.outputs.map((o) => o.kind === 'sink' ? sinks.get(o.sink) : undefined)
+      })
     }
-    // '__proto__' is an own field in JSON.parse's result; such rule sets decode whole.
-    const pickable = fields.length > 0 && fields.length <= MAX_PICKED_FIELDS && !fields.includes('__proto__')
-    const picker = pickable ? new PayloadPicker(fields, this.maxJsonDepth) : undefined
     return { ruleSet, router, sinks, picker }
   }
 }

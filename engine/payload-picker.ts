@@ -43,6 +43,15 @@ export class PayloadPicker {
   private nonAscii = false
   private end = 0
 
+  /**
+   * A picker for these fields, or undefined when picking cannot pay or cannot be exact: no fields,
+   * more than MAX_PICKED_FIELDS, or '__proto__' (JSON.parse makes it an own field).
+   */
+  static for (fields: readonly string[], maxDepth: number): PayloadPicker | undefined {
+    if (fields.length === 0 || fields.length > MAX_PICKED_FIELDS || fields.includes('__proto__')) return undefined
+    return new PayloadPicker(fields, maxDepth)
+  }
+
   /** `fields`: the top-level names the rules read ('__proto__' is refused: JSON.parse makes it an own field). */
   constructor (fields: Iterable<string>, private readonly maxDepth: number) {
     this.names = [...new Set(fields)]
@@ -138,8 +147,13 @@ export class PayloadPicker {
   /** The index after the value at `i`, or -1 if it is not JSON (or nests deeper than the limit). */
   private skipValue (b: Buffer, i: number): number {
     const c = b[i]
+    return c === LBRACE || c === LBRACKET ? this.skipContainer(b, i) : this.skipScalar(b, i)
+  }
+
+  /** The index after the string, number or literal at `i`, or -1. */
+  private skipScalar (b: Buffer, i: number): number {
+    const c = b[i]
     if (c === QUOTE) return this.skipString(b, i)
-    if (c === LBRACE || c === LBRACKET) return this.skipContainer(b, i)
     if (c === MINUS || (c >= ZERO && c <= NINE)) return skipNumber(b, i)
     return skipLiteral(b, i)
   }
@@ -220,7 +234,7 @@ export class PayloadPicker {
         first = true
         continue
       }
-      i = c === QUOTE ? this.skipString(b, i) : (c === MINUS || (c >= ZERO && c <= NINE)) ? skipNumber(b, i) : skipLiteral(b, i)
+      i = this.skipScalar(b, i)
       if (i < 0) return -1
       i = skipSpace(b, i)
       first = false

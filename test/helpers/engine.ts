@@ -6,18 +6,23 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import type { OutMessage } from '../../adapters/sink.js'
 import { Engine, type EngineOptions } from '../../engine/engine.js'
-import { loadRuleSet } from '../../rules/ruleset.js'
+import { loadRuleSet, type RuleSet } from '../../rules/ruleset.js'
 
-export function engineFor (yaml: string, options: Partial<EngineOptions> = {}): { engine: Engine, published: OutMessage[] } {
+/** The rule set a rules file of this text loads (it must load without errors). */
+export function ruleSetFor (yaml: string): RuleSet {
   const dir = mkdtempSync(join(tmpdir(), 'signalbox-engine-'))
   try {
     writeFileSync(join(dir, 'rules.yaml'), yaml)
     const loaded = loadRuleSet([join(dir, 'rules.yaml')])
     assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.problems))
-    const published: OutMessage[] = []
-    const engine = new Engine(loaded.ruleSet, { publish: (out, done) => { published.push(out); done() }, logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl', ...options })
-    return { engine, published }
+    return loaded.ruleSet
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+export function engineFor (yaml: string, options: Partial<EngineOptions> = {}): { engine: Engine, published: OutMessage[] } {
+  const published: OutMessage[] = []
+  const engine = new Engine(ruleSetFor(yaml), { publish: (out, done) => { published.push(out); done() }, logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl', ...options })
+  return { engine, published }
 }

@@ -1,10 +1,6 @@
 // The engine reads the clock once per message, and only when a rule reads the arrival time.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadRuleSet } from '../../rules/ruleset.js'
-import { engineFor } from '../helpers/engine.js'
+import { engineFor, ruleSetFor } from '../helpers/engine.js'
 
 function counting (): { now: () => number, calls: () => number } {
   let calls = 0
@@ -48,14 +44,7 @@ describe('engine clock', () => {
 
 describe('rules that read the clock', () => {
   it('include every rule with a sink output: its delivery time is measured from arrival', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'signalbox-clock-'))
-    try {
-      writeFileSync(join(dir, 'rules.yaml'), `version: 1\nrules:\n${rule('to-file', '    to: [{ file: "out/{room}.jsonl" }]\n')}${rule('to-mqtt', '    to: [{ mqtt: "out/{room}" }]\n')}`)
-      const loaded = loadRuleSet([join(dir, 'rules.yaml')])
-      assert.ok(loaded.ok)
-      assert.deepEqual(loaded.ruleSet.rules.map((r) => [r.name, r.readsClock]), [['to-file', true], ['to-mqtt', false]])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const ruleSet = ruleSetFor(`version: 1\nrules:\n${rule('to-file', '    to: [{ file: "out/{room}.jsonl" }]\n')}${rule('to-mqtt', '    to: [{ mqtt: "out/{room}" }]\n')}`)
+    assert.deepEqual(ruleSet.rules.map((r) => [r.name, r.readsClock]), [['to-file', true], ['to-mqtt', false]])
   })
 })
