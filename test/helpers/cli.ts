@@ -29,10 +29,10 @@ export async function startRunWith (args: string[], listeners: number): Promise<
  * mosquitto_sub printing "topic payload" lines (-v). Its stdout is block-buffered into a pipe except
  * after each message, so readiness is proven with a message: a ready topic is published until it arrives.
  */
-export async function mosquittoSub (port: number, filters: string[]): Promise<Latch<string>> {
+export async function mosquittoSub (port: number, filters: string[], options: string[] = []): Promise<Latch<string>> {
   requireBinary('mosquitto_sub', MOSQUITTO_HINT)
   const ready = `signalbox-test/ready/${process.pid}`
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-W', '30', '-t', ready]
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-W', '30', ...options, '-t', ready]
   for (const f of filters) args.push('-t', f)
   const sub = spawnTracked('mosquitto_sub', args)
   const deadline = Date.now() + 10000

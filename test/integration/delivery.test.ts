@@ -1,0 +1,114 @@
+// Delivery on the embedded broker: every derived message reaches every matching subscription, at
+// the QoS MQTT asks for (min of published and granted, the highest granted when subscriptions
+// overlap), whatever mix of QoS neighbouring messages have. Real broker, real clients.
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { MqttClient } from 'mqtt'
+import { connect, type Received } from '../helpers/mqtt.js'
+import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
+import { startSignalbox, tempDir } from '../helpers/signalbox.js'
+import { Latch } from '../helpers/latch.js'
+
+const MIXED = `version: 1
+rules:
+  - name: a
+    from: in/x
+    to:
+      - mqtt: out/a
+        qos: 1
+      - mqtt: out/b
+        qos: 0
+`
+
+/** A client subscribed to `filters` (each at its own QoS, one SUBSCRIBE each, in order) collecting what arrives. */
+async function subscriber (port: number, filters: Record<string, 0 | 1 | 2>): Promise<{ client: MqttClient, got: Latch<Received> }> {
+  const client = await connect(port)
+  const got = new Latch<Received>()
+  client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), bytes: payload, retain: packet.retain, qos: packet.qos }))
+  // One SUBSCRIBE each, in order, so the broker holds them in the order given.
+  for (const [topic, qos] of Object.entries(filters)) {
+    const [granted] = await client.subscribeAsync(topic, { qos })
+    assert.equal(granted.qos, qos)
+  }
+  return { client, got }
+}
+
+describe('delivery: derived messages of mixed QoS', function () {
+  this.timeout(30_000)
+
+  // Failed before the fix: aedes numbered a packet when it was made and dropped, per client, any
+  // packet numbered lower than the last it delivered; a QoS 0 packet skips the QoS 1 steps and
+  // overtook the QoS 1 one made before it, which the client then took for a duplicate.
+  it('a QoS 1 and a QoS 0 output of one message both arrive (mosquitto_sub -q 2)', async () => {
+    const file = join(tempDir(), 'mixed.yaml')
+    writeFileSync(file, MIXED)
+    const { port } = await startRun([file])
+    const sub = await mosquittoSub(port, ['out/#'], ['-q', '2'])
+    for (let i = 0; i < 5; i++) mosquittoPub(port, 'in/x', `m${i}`)
+    const lines = await sub.wait(10)
+    assert.equal(lines.filter((l) => l.startsWith('out/a ')).length, 5, lines.join('\n'))
+    assert.equal(lines.filter((l) => l.startsWith('out/b ')).length, 5, lines.join('\n'))
+  })
+
+  it('two rules with outputs of different QoS on one message: every copy arrives, on overlapping filters once each', async () => {
+    const sb = await startSignalbox(`version: 1
+rules:
+  - name: alert
+    from: sensors/+room/temperature
+    to: [{ mqtt: "alerts/{room}/hot", qos: 2 }]
+  - name: log
+    from: sensors/+room/temperature
+    to: [{ mqtt: "log/{room}/temperature" }]
+`)
+    const { got } = await subscriber(sb.port, { 'alerts/#': 2, 'log/#': 0, '+/kitchen/#': 1 })
+    const pub = await connect(sb.port)
+    const n = 200
+    for (let i = 0; i < n; i++) await pub.publishAsync('sensors/kitchen/temperature', JSON.stringify({ i }), { qos: (i % 3) as 0 | 1 | 2 })
+    await got.wait(2 * n, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 200)) // a duplicate would arrive now
+    const alerts = got.items.filter((m) => m.topic === 'alerts/kitchen/hot')
+    const logs = got.items.filter((m) => m.topic === 'log/kitchen/temperature')
+    assert.equal(alerts.length, n)
+    assert.equal(logs.length, n)
+    // The alert output is QoS 2 and both matching subscriptions grant at least 1: the higher wins.
+    assert.deepEqual([...new Set(alerts.map((m) => m.qos))], [2])
+    // The log output keeps the input's QoS (i % 3); 'log/#' grants 0 and '+/kitchen/#' 1: min(i % 3, 1).
+    for (const m of logs) assert.equal(m.qos, Math.min((JSON.parse(m.payload) as { i: number }).i % 3, 1), m.payload)
+    assert.deepEqual(logs.map((m) => (JSON.parse(m.payload) as { i: number }).i).sort((a, b) => a - b), [...Array(n).keys()])
+  })
+})
+
+describe('delivery: QoS downgrade (MQTT-3.8.4-6, MQTT-3.3.5-1)', function () {
+  this.timeout(30_000)
+
+  it('a QoS 2 publish reaches a wildcard QoS 1 subscription at QoS 1, an exact QoS 0 one at 0', async () => {
+    const sb = await startSignalbox('version: 1\nrules: []\n')
+    const wild = await subscriber(sb.port, { 'w/#': 1 })
+    const exact = await subscriber(sb.port, { 'w/x': 0 })
+    const plus = await subscriber(sb.port, { '+/x': 2 })
+    const pub = await connect(sb.port)
+    await pub.publishAsync('w/x', 'q2', { qos: 2 })
+    await pub.publishAsync('w/x', 'q1', { qos: 1 })
+    await Promise.all([wild.got.wait(2), exact.got.wait(2), plus.got.wait(2)])
+    assert.deepEqual(wild.got.items.map((m) => m.qos), [1, 1])
+    assert.deepEqual(exact.got.items.map((m) => m.qos), [0, 0])
+    assert.deepEqual(plus.got.items.map((m) => m.qos), [2, 1])
+  })
+
+  it('overlapping subscriptions of one client: delivered once, at the highest QoS granted', async () => {
+    const sb = await startSignalbox('version: 1\nrules: []\n')
+    // Subscribed in both orders, so whichever subscription the broker tries first, the answer is the same.
+    const lowFirst = await subscriber(sb.port, { 'o/x': 0, 'o/#': 2 })
+    const highFirst = await subscriber(sb.port, { 'o/#': 2, 'o/x': 0 })
+    const capped = await subscriber(sb.port, { 'o/+': 1, '#': 0 })
+    const pub = await connect(sb.port)
+    await pub.publishAsync('o/x', 'q2', { qos: 2 })
+    await pub.publishAsync('o/x', 'q0', { qos: 0 })
+    await Promise.all([lowFirst.got.wait(2), highFirst.got.wait(2), capped.got.wait(2)])
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepEqual(lowFirst.got.items.map((m) => [m.payload, m.qos]), [['q2', 2], ['q0', 0]])
+    assert.deepEqual(highFirst.got.items.map((m) => [m.payload, m.qos]), [['q2', 2], ['q0', 0]])
+    assert.deepEqual(capped.got.items.map((m) => [m.payload, m.qos]), [['q2', 1], ['q0', 0]])
+  })
+})
