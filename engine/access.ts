@@ -33,10 +33,14 @@ export interface AccessCounters {
   topicTooDeep: number
   /** Publishes dropped because the topic holds NUL. */
   topicInvalid: number
+  /** Connections closed because a users-file reload removed their user or changed its password. */
+  revokedDisconnects: number
+  /** Publishes to $SYS/… or $signalbox/… (the broker's and the engine's) that no ACL entry names. */
+  topicReserved: number
 }
 
 export function createAccessCounters (): AccessCounters {
-  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0 }
+  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0, topicReserved: 0, revokedDisconnects: 0 }
 }
 
 /** Why a publish is dropped, or undefined to let it through. */
@@ -77,11 +81,30 @@ export class AccessControl {
       done(null, true)
       return
     }
+    const hash = users.hashOf(username)
     users.verify(username, password ?? Buffer.alloc(0)).then((ok) => {
       if (!ok) { refuse('unknown user or wrong password'); return }
+      // The users file was reloaded during the check: a removed user or an old password must not get in.
+      if (users.hashOf(username) !== hash) { this.authenticate(client, username, password, done); return }
       (client as IdentifiedClient)[IDENTITY] = { username, clientId: client.id }
       done(null, true)
     }, (err: Error) => refuse(`password check failed: ${err.message}`))
+  }
+
+  /** Disconnects the connected clients of these users (removed from the users file, or given a new password); returns how many. */
+  revoke (clients: Iterable<Client>, usernames: readonly string[]): number {
+    if (usernames.length === 0) return 0
+    const names = new Set(usernames)
+    let n = 0
+    for (const client of clients) {
+      const username = (client as IdentifiedClient)[IDENTITY]?.username
+      if (username === null || username === undefined || !names.has(username)) continue
+      n++
+      this.counters.revokedDisconnects++
+      this.logger.warn({ clientId: client.id, username, remote: remoteOf(client) }, 'client disconnected: its user was removed from the users file or its password changed')
+      client.close()
+    }
+    return n
   }
 
   /** Checks a client's publish; the broker drops (and acks) what this refuses, so the client stays connected. */
@@ -92,6 +115,11 @@ export class AccessControl {
     if (payload.length > limits.maxPayloadBytes) return { counter: 'payloadTooLarge', reason: `payload of ${payload.length} bytes is over max_payload_bytes (${limits.maxPayloadBytes})` }
     if (topic.length > limits.maxTopicLength) return { counter: 'topicTooLong', reason: `topic of ${topic.length} characters is over max_topic_length (${limits.maxTopicLength})` }
     if (levelCount(topic) > limits.maxTopicLevels) return { counter: 'topicTooDeep', reason: `topic has more than max_topic_levels (${limits.maxTopicLevels}) levels` }
+    // Subscribers take what arrives there for the engine's own (dead letters, reports): only an ACL
+    // entry that names the topic lets a client publish there (a leading wildcard never matches '$').
+    if (isReserved(topic) && (acl === undefined || !acl.canPublish(identityOf(client), topic))) {
+      return { counter: 'topicReserved', reason: `'${topic.slice(0, 200)}' is reserved for the broker and signalbox ($SYS/, $signalbox/); an ACL publish entry naming it allows it` }
+    }
     if (acl !== undefined && !acl.canPublish(identityOf(client), topic)) return { counter: 'publishDenied', reason: `the ACL does not allow publishing to '${topic}'` }
     return undefined
   }
@@ -136,6 +164,11 @@ function identityOf (client: Client): Identity {
 /** The client's remote address, for logs. */
 export function remoteOf (client: Client): string | undefined {
   return (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress
+}
+
+/** $SYS/… is the broker's, $signalbox/… the engine's (dead letters, internal topics). */
+function isReserved (topic: string): boolean {
+  return topic.charCodeAt(0) === 36 && (topic === '$SYS' || topic.startsWith('$SYS/') || topic === '$signalbox' || topic.startsWith('$signalbox/'))
 }
 
 function levelCount (topic: string): number {

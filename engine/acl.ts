@@ -123,14 +123,19 @@ function compileEntry (source: SourceFile, raw: RawEntry, path: DataPath, proble
 }
 
 /**
- * Fills %u and %c. A value that is empty or holds '/', '+' or '#' would widen the filter, so the
- * entry does not apply (and %u never applies to an anonymous client).
+ * Fills %u and %c in one pass, so a value is never read again as a pattern. A value that is empty
+ * or holds '/', '+', '#' or '%' would widen the filter (or, filled in first, name the other
+ * variable), so the entry does not apply (and %u never applies to an anonymous client).
  */
 function substitute (filter: string, who: Identity): string[] | undefined {
-  const bad = (v: string | null): boolean => v === null || v === '' || /[/+#]/.test(v)
-  if (filter.includes('%u') && bad(who.username)) return undefined
-  if (filter.includes('%c') && bad(who.clientId)) return undefined
-  return filter.replaceAll('%u', who.username ?? '').replaceAll('%c', who.clientId).split('/')
+  if (filter.includes('%u') && !usable(who.username)) return undefined
+  if (filter.includes('%c') && !usable(who.clientId)) return undefined
+  return filter.replace(/%[uc]/g, (v) => v === '%u' ? who.username! : who.clientId).split('/')
+}
+
+/** Whether a user name or client id may fill a %u or %c: non-empty, and nothing that acts as a pattern. */
+export function usable (value: string | null): value is string {
+  return value !== null && value !== '' && !/[/+#%]/.test(value)
 }
 
 /** Whether every topic `sub` can match also matches `acl`. */

@@ -59,6 +59,8 @@ export interface EmbeddedBroker {
   stats: BrokerStats
   /** Publishes a derived message on the broker; it is routed again with its hop count. */
   publish: (out: OutMessage, done: (error?: Error) => void) => void
+  /** The clients connected now (aedes keeps them by client id). */
+  clients: () => Client[]
   /** Publishes a report of signalbox's own (under $SYS/signalbox/) to subscribers, past the engine. */
   publishReport: (topic: string, payload: Buffer) => void
   close: () => Promise<void>
@@ -81,8 +83,6 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     authorizePublish (client, packet, callback) {
       if (closing) { callback(new Error('the broker is shutting down')); return }
       if (client === null) { callback(null); return }
-      // aedes' own rule, kept: clients may not publish to $SYS.
-      if (packet.topic.startsWith('$SYS/')) { callback(new Error('$SYS/ topics are reserved')); return }
       const marked = packet as PublishPacket & { [IN_FLIGHT]?: boolean }
       if (marked[IN_FLIGHT] !== true) { marked[IN_FLIGHT] = true; inFlight++ }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
@@ -144,6 +144,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     aedes,
     access,
     stats,
+    clients: () => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients),
     publishReport (topic, payload) {
       const packet = { cmd: 'publish', topic, payload, qos: 0, retain: true, dup: false, [INTERNAL]: true }
       aedes.publish(packet as unknown as AedesPublishPacket, () => {})

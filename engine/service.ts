@@ -167,9 +167,11 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   if (users !== undefined && options.watch) {
     const store = users
     usersWatcher = watchPaths([store.file], () => true, () => {
-      const problems = store.load()
-      if (problems.length === 0) logger.info({ file: store.file, users: store.size }, 'users reloaded')
-      else logger.error({ file: store.file, problems: problems.map((p) => formatProblem(p).split('\n')[0]) }, 'users file not reloaded, the previous users stay')
+      const { problems, revoked } = store.reload()
+      if (problems.length === 0) {
+        const disconnected = broker === undefined ? 0 : broker.access.revoke(broker.clients(), revoked)
+        logger.info({ file: store.file, users: store.size, revoked: revoked.length, disconnected }, 'users reloaded')
+      } else logger.error({ file: store.file, problems: problems.map((p) => formatProblem(p).split('\n')[0]) }, 'users file not reloaded, the previous users stay')
     }, { logger })
     await usersWatcher.ready
   }

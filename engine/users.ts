@@ -16,8 +16,8 @@ import { createValidator, validateSource } from '../rules/validate.js'
 const COST = { N: 16384, r: 8, p: 1 }
 const KEY_LENGTH = 32
 const HASH = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/
-/** User names go into ACL filters as %u: these characters would change a filter's meaning. */
-const USER_NAME = /^[^\s/+#]+$/
+/** User names go into ACL filters as %u: these characters would change a filter's meaning ('%' would name %c). */
+const USER_NAME = /^[^\s/+#%]+$/
 
 const usersSchema = {
   type: 'object',
@@ -48,7 +48,7 @@ function derive (password: Buffer, salt: Buffer, cost: { N: number, r: number, p
 
 /** Checks a user name for `signalbox passwd`; undefined when fine. */
 export function userNameProblem (name: string): string | undefined {
-  return USER_NAME.test(name) ? undefined : `user name '${name}' must not be empty or hold whitespace, '/', '+' or '#'`
+  return USER_NAME.test(name) ? undefined : `user name '${name}' must not be empty or hold whitespace, '/', '+', '#' or '%'`
 }
 
 export class UserStore {
@@ -78,6 +78,22 @@ export class UserStore {
     if (problems.length > 0) return problems
     this.users = new Map(Object.entries(users))
     return []
+  }
+
+  /**
+   * Reads the file again. Returns its problems (the users loaded before stay), or the users whose
+   * access it took away: removed, or given another password. Their connections are theirs no more.
+   */
+  reload (): { problems: RuleProblem[], revoked: string[] } {
+    const before = this.users
+    const problems = this.load()
+    if (problems.length > 0) return { problems, revoked: [] }
+    return { problems, revoked: [...before].filter(([name, hash]) => this.users.get(name) !== hash).map(([name]) => name) }
+  }
+
+  /** The hash a user connects with now; a check that started before a reload compares against it. */
+  hashOf (username: string): string | undefined {
+    return this.users.get(username)
   }
 
   async verify (username: string, password: Buffer): Promise<boolean> {

@@ -115,6 +115,7 @@ export function compileTemplate (template: Template, multiCaptures: ReadonlySet<
     return (data: RuleData): Rendered => checkValue(part.text, read(data), multi, syntax)
   })
   const render = joinSteps(steps)
+  if (syntax === 'topic' && typeof template.parts[0] !== 'string') return refuseReserved(render)
   if (syntax !== 'subject') return render
   return (data) => {
     const out = render(data)
@@ -122,6 +123,19 @@ export function compileTemplate (template: Template, multiCaptures: ReadonlySet<
     if (typeof out === 'string' && (out.startsWith('.') || out.endsWith('.') || out.includes('..'))) {
       return { refused: `subject '${out}' has an empty token` }
     }
+    return out
+  }
+}
+
+/**
+ * A topic template that starts with a placeholder must not render a '$' topic ($SYS/…,
+ * $signalbox/…): those are the broker's and the engine's, and a client could not publish there
+ * itself. Only a template whose text starts with '$' may.
+ */
+function refuseReserved (render: (data: RuleData) => Rendered): (data: RuleData) => Rendered {
+  return (data) => {
+    const out = render(data)
+    if (typeof out === 'string' && out.charCodeAt(0) === 36) return { refused: `topic '${out.slice(0, 200)}' starts with '$', which is reserved; only a template written with a leading '$' may publish there` }
     return out
   }
 }

@@ -112,3 +112,22 @@ describe('delivery: QoS downgrade (MQTT-3.8.4-6, MQTT-3.3.5-1)', function () {
     assert.deepEqual(capped.got.items.map((m) => [m.payload, m.qos]), [['q2', 1], ['q0', 0]])
   })
 })
+
+describe('delivery: reserved topics', function () {
+  this.timeout(30_000)
+
+  // Failed before: a device publishing to dev/$SYS made the engine publish $SYS/y, which it could not do itself.
+  it('a template starting with a capture never renders a $ topic: TOPIC_REFUSED, dead-lettered, nothing on $SYS', async () => {
+    const sb = await startSignalbox('version: 1\nrules:\n  - name: relay\n    from: dev/+room\n    to: [{ mqtt: "{room}/y" }]\n')
+    const { got } = await subscriber(sb.port, { '$SYS/#': 1, '$signalbox/#': 1, '+/y': 1 })
+    const pub = await connect(sb.port)
+    await pub.publishAsync('dev/$SYS', '{}', { qos: 1 })
+    await pub.publishAsync('dev/$signalbox', '{}', { qos: 1 })
+    await pub.publishAsync('dev/kitchen', '{}', { qos: 1 })
+    await got.wait(3)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const seen = got.items.filter((m) => !m.topic.startsWith('$SYS/') || m.topic === '$SYS/y')
+    assert.deepEqual(seen.map((m) => m.topic).sort(), ['$signalbox/dead-letter/relay', '$signalbox/dead-letter/relay', 'kitchen/y'])
+    for (const m of seen.filter((m) => m.topic.startsWith('$signalbox/'))) assert.equal((JSON.parse(m.payload) as { code: string }).code, 'TOPIC_REFUSED')
+  })
+})

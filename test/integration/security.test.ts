@@ -194,6 +194,87 @@ acl:
     assert.doesNotMatch(readFileSync(file, 'utf8'), /carol/)
     const bad = spawnSync(process.execPath, [cliPath(), 'passwd', file, 'a/b'], { input: 'x\n', encoding: 'utf8' })
     assert.equal(bad.status, 1)
-    assert.match(bad.stderr, /user name 'a\/b' must not be empty or hold whitespace, '\/', '\+' or '#'/)
+    assert.match(bad.stderr, /user name 'a\/b' must not be empty or hold whitespace, '\/', '\+', '#' or '%'/)
+    const percent = spawnSync(process.execPath, [cliPath(), 'passwd', file, '%c'], { input: 'x\n', encoding: 'utf8' })
+    assert.equal(percent.status, 1, 'a user named %c would fill an ACL filter as a pattern')
+    assert.match(percent.stderr, /user name '%c' must not/)
+  })
+
+  // Failed before: a removed user, or one whose password changed, stayed connected and kept
+  // publishing and subscribing.
+  it('a users-file reload disconnects the clients of a removed user and of a changed password, and logs it; others stay', async () => {
+    const { dir, config } = configure('users_file: users.yaml\n')
+    const users = join(dir, 'users.yaml')
+    for (const name of ['alice', 'bob', 'carol']) passwd(users, name, name)
+    const { proc, ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map(async (name) => await client(url, { username: name, password: name })))
+    const closed = (c: MqttClient): Promise<void> => new Promise((resolve) => c.once('close', () => resolve()))
+    const bobClosed = closed(bob)
+    const carolClosed = closed(carol)
+    assert.equal(runCli(['passwd', '--delete', users, 'bob']).status, 0)
+    passwd(users, 'carol', 'a new one')
+    await Promise.all([bobClosed, carolClosed])
+    await until(() => (proc.stderr().match(/its user was removed from the users file or its password changed/g) ?? []).length === 2, 10_000, 'both revocations logged')
+    assert.equal(alice.connected, true)
+    await alice.publishAsync('in/1', 'still here', { qos: 1 })
+    assert.equal((await refusal(url, { username: 'bob', password: 'bob' })).code, 5)
+    assert.equal((await refusal(url, { username: 'carol', password: 'carol' })).code, 5)
+    assert.equal((await client(url, { username: 'carol', password: 'a new one' })).connected, true)
+    proc.child.kill('SIGTERM')
+    await proc.exited
+    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    assert.ok(stopped.access.revokedDisconnects >= 2, JSON.stringify(stopped.access))
+  })
+
+  // Failed before: any client could publish to $signalbox/dead-letter/<rule>, and subscribers took it for a real dead letter.
+  it('refuses and counts client publishes to $signalbox/ and $SYS/ unless an ACL entry names them; the client stays connected', async () => {
+    const { dir, config } = configure(`users_file: users.yaml
+acl:
+  users:
+    ops:
+      - { allow: publish, topic: "$signalbox/dead-letter/#" }
+  all:
+    - { allow: [publish, subscribe], topic: "#" }
+    - { allow: subscribe, topic: "$signalbox/#" }
+    - { allow: subscribe, topic: "$SYS/#" }
+`)
+    passwd(join(dir, 'users.yaml'), 'dev', 'd')
+    passwd(join(dir, 'users.yaml'), 'ops', 'o')
+    const { proc, ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const watcher = await client(url, { username: 'dev', password: 'd' })
+    const got = collect(watcher)
+    await watcher.subscribeAsync(['$signalbox/#', '$SYS/fake/#', 'out/#'], { qos: 1 })
+    const dev = await client(url, { username: 'dev', password: 'd' })
+    const ops = await client(url, { username: 'ops', password: 'o' })
+    await dev.publishAsync('$signalbox/dead-letter/echo', '{"code":"FORGED"}', { qos: 1 })
+    await dev.publishAsync('$signalbox', 'x', { qos: 1 })
+    await dev.publishAsync('$SYS/fake/x', 'x', { qos: 1 })
+    await ops.publishAsync('$signalbox/dead-letter/echo', '{"code":"DRILL"}', { qos: 1 })
+    await dev.publishAsync('in/1', 'after', { qos: 1 })
+    await got.wait(2)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepEqual(got.items.sort(), ['$signalbox/dead-letter/echo {"code":"DRILL"}', 'out/1 after'])
+    assert.equal(dev.connected, true)
+    proc.child.kill('SIGTERM')
+    await proc.exited
+    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    assert.equal(stopped.access.topicReserved, 3)
+  })
+
+  it('refuses the same without an ACL: anonymous clients may not publish to $signalbox/', async () => {
+    const { config } = configure('')
+    const { ports } = await startRunWith(['--config', config], 1)
+    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const watcher = await client(url)
+    const got = collect(watcher)
+    await watcher.subscribeAsync(['$signalbox/#', 'out/#'], { qos: 1 })
+    const dev = await client(url)
+    await dev.publishAsync('$signalbox/dead-letter/echo', '{"code":"FORGED"}', { qos: 1 })
+    await dev.publishAsync('in/2', 'after', { qos: 1 })
+    await got.wait(1)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepEqual(got.items, ['out/2 after'])
   })
 })

@@ -48,6 +48,18 @@ describe('acl', () => {
     assert.equal(rules.canPublish({ username: 'a', clientId: 'x/y' }, 'clients/x/y/status'), false)
   })
 
+  // Failed before: %u was filled in first, then %c inside the result, so a user named '%c' read
+  // the area of whichever client id it connected with ('devices/alice/#' with client id alice).
+  it('fills %u and %c in one pass: a user name or client id holding % never acts as a pattern', () => {
+    assert.equal(rules.canPublish({ username: '%c', clientId: 'alice' }, 'devices/alice/temp'), false)
+    assert.equal(rules.canSubscribe({ username: '%c', clientId: 'alice' }, 'devices/alice/#'), false)
+    assert.equal(rules.canPublish({ username: 'alice', clientId: '%u' }, 'clients/alice/status'), false)
+    assert.equal(rules.canPublish({ username: 'alice', clientId: '%u' }, 'clients/%u/status'), false)
+    const both = acl('acl:\n  all:\n    - { allow: publish, topic: "x/%u/%c" }\n')
+    assert.equal(both.canPublish({ username: 'bob', clientId: 'phone' }, 'x/bob/phone'), true)
+    assert.equal(both.canPublish({ username: '%c', clientId: 'phone' }, 'x/phone/phone'), false)
+  })
+
   it('grants a subscription only inside an allowed filter, and checks each delivered topic', () => {
     assert.equal(rules.canSubscribe(anonymous, 'public/#'), true)
     assert.equal(rules.canSubscribe(anonymous, 'public/+/temp'), true)

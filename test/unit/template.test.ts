@@ -50,6 +50,16 @@ describe('template', () => {
     })
   }
 
+  it('refuses a topic that a leading placeholder makes start with $, and keeps a template written with $', () => {
+    for (const value of ['$SYS', '$signalbox', '$x']) {
+      const r = render('{room}/y', { params: { room: value } }) as { refused: string }
+      assert.match(r.refused, /starts with '\$', which is reserved/)
+    }
+    assert.deepEqual(render('{rest}', { params: { rest: '$SYS/broker/x' } }, ['rest']), { refused: "topic '$SYS/broker/x' starts with '$', which is reserved; only a template written with a leading '$' may publish there" })
+    assert.equal(render('$signalbox/{room}', { params: { room: 'hall' } }), '$signalbox/hall')
+    assert.equal(render('a/{room}', { params: { room: '$x' } }), 'a/$x')
+  })
+
   it('does not read inherited payload properties', () => {
     assert.deepEqual(render('x/{payload.constructor}', { payload: {} }), { refused: '{payload.constructor} is missing' })
   })
