@@ -28,6 +28,8 @@ export interface EngineOptions {
   now?: () => number
   /** Deepest JSON nesting decoded (default: limits' max_json_depth default). */
   maxJsonDepth?: number
+  /** Largest payload a rule may emit, as a client may publish (default: limits' max_payload_bytes default). */
+  maxPayloadBytes?: number
 }
 
 /** One step of handling a message, for an observer. */
@@ -76,10 +78,12 @@ export class Engine {
 
   private readonly now: () => number
   private readonly maxJsonDepth: number
+  private readonly maxPayloadBytes: number
 
   constructor (ruleSet: RuleSet, private readonly options: EngineOptions, sinks: SinkMap = new Map()) {
     this.now = options.now ?? Date.now
     this.maxJsonDepth = options.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth
+    this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes
     this.active = this.prepare(ruleSet, sinks)
   }
 
@@ -167,7 +171,14 @@ export class Engine {
       }
       counters.passed++
       if (rule.set !== undefined) {
-        payload = Buffer.from(JSON.stringify(rule.set(data)))
+        const json = JSON.stringify(rule.set(data))
+        // A string's length never exceeds its UTF-8 size: the first test spares copying a huge one.
+        if (json.length > this.maxPayloadBytes || Buffer.byteLength(json) > this.maxPayloadBytes) {
+          counters.dropped += rule.outputs.length
+          this.fail(rule, counters, msg, 'PAYLOAD_TOO_LARGE', `the output payload of ${Buffer.byteLength(json)} bytes is over max_payload_bytes (${this.maxPayloadBytes})`)
+          return
+        }
+        payload = Buffer.from(json)
         if (observe !== undefined) observe({ kind: 'set', rule, payload })
       }
     } catch (err) {

@@ -5,6 +5,7 @@ export type FailureCode =
   | 'PAYLOAD_NOT_JSON'
   | 'PAYLOAD_TOO_DEEP'
   | 'EXPRESSION_ERROR'
+  | 'PAYLOAD_TOO_LARGE'
   | 'TOPIC_REFUSED'
   | 'PUBLISH_FAILED'
 

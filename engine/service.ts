@@ -81,7 +81,8 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     logger,
     maxHops: settings.maxHops,
     deadLetterPrefix: settings.deadLetterPrefix,
-    maxJsonDepth: settings.limits.maxJsonDepth
+    maxJsonDepth: settings.limits.maxJsonDepth,
+    maxPayloadBytes: settings.limits.maxPayloadBytes
   }, plan.sinks)
   const onMessage = (msg: InboundMessage): void => {
     if (metrics === undefined) { engine.handle(msg); return }

@@ -7,6 +7,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import mqttPacket from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
+import { pino } from 'pino'
 import { loadConfig } from '../../engine/config.js'
 import { formatProblemShort } from '../../rules/problems.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
@@ -102,6 +103,10 @@ rules:
   - name: by-field
     from: route/+id
     to: [{ mqtt: "routed/{payload.dest}" }]
+  - name: grow
+    from: grow/+id
+    set: { k0: { var: payload.s }, k1: { var: payload.s }, k2: { var: payload.s }, k3: { var: payload.s }, k4: { var: payload.s }, k5: { var: payload.s }, k6: { var: payload.s }, k7: { var: payload.s }, k8: { var: payload.s }, k9: { var: payload.s }, k10: { var: payload.s }, k11: { var: payload.s }, k12: { var: payload.s }, k13: { var: payload.s }, k14: { var: payload.s }, k15: { var: payload.s }, k16: { var: payload.s }, k17: { var: payload.s }, k18: { var: payload.s }, k19: { var: payload.s }, k20: { var: payload.s }, k21: { var: payload.s }, k22: { var: payload.s }, k23: { var: payload.s }, k24: { var: payload.s }, k25: { var: payload.s }, k26: { var: payload.s }, k27: { var: payload.s }, k28: { var: payload.s }, k29: { var: payload.s }, k30: { var: payload.s }, k31: { var: payload.s }, k32: { var: payload.s }, k33: { var: payload.s }, k34: { var: payload.s }, k35: { var: payload.s }, k36: { var: payload.s }, k37: { var: payload.s }, k38: { var: payload.s }, k39: { var: payload.s } }
+    to: [{ mqtt: "grown/{id}" }]
   - name: ping
     from: loop/a/+n
     to: [{ mqtt: "loop/b/{n}" }]
@@ -191,6 +196,26 @@ describe('hostile input: messages', function () {
     assert.equal(f.pub.connected, true)
     await f.pub.publishAsync('in/after', '{"v":"still here"}', { qos: 1 })
     await f.probe()
+  })
+
+  // Failed before: the output was counted as published, whatever its size.
+  it('a derived payload over max_payload_bytes: refused, counted as dropped, dead-lettered (PAYLOAD_TOO_LARGE), logged once', async () => {
+    const lines: string[] = []
+    const logger = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } })
+    const sb = await startSignalbox(RULES, { limits: { maxPayloadBytes: 1000 }, logger })
+    const grown = await subscribe(sb.port, ['grown/#', '$signalbox/dead-letter/#'])
+    const pub = await connect(sb.port)
+    await pub.publishAsync('grow/1', JSON.stringify({ s: 'x'.repeat(10) }), { qos: 1 })
+    for (let i = 0; i < 3; i++) await pub.publishAsync('grow/2', JSON.stringify({ s: 'x'.repeat(100) }), { qos: 1 })
+    const got = await grown.wait(4)
+    assert.deepEqual(got.map((m) => m.topic), ['grown/1', '$signalbox/dead-letter/grow', '$signalbox/dead-letter/grow', '$signalbox/dead-letter/grow'])
+    const letter = JSON.parse(got[1].payload) as { code: string, reason: string }
+    assert.equal(letter.code, 'PAYLOAD_TOO_LARGE')
+    assert.match(letter.reason, /the output payload of 4\d{3} bytes is over max_payload_bytes \(1000\)/)
+    const counters = sb.engine.ruleCountersFor('grow')!
+    assert.equal(counters.published, 1)
+    assert.equal(counters.dropped, 3)
+    assert.equal(lines.filter((l) => l.includes('PAYLOAD_TOO_LARGE')).length, 1, lines.join(''))
   })
 
   it('a payload nested 100,000 deep: not parsed, PAYLOAD_TOO_DEEP', async () => {
