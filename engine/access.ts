@@ -33,6 +33,12 @@ export interface AccessCounters {
   topicTooDeep: number
   /** Publishes dropped because the topic holds NUL. */
   topicInvalid: number
+  /** Connections closed for a packet over max_packet_bytes (from its fixed header). */
+  packetTooLarge: number
+  /** Connections closed for a string (topic, filter, client id, user name) that is not UTF-8 [MQTT-1.5.3-1]. */
+  invalidUtf8: number
+  /** Connections closed because no CONNECT arrived within connect_timeout_ms. */
+  connectTimeouts: number
   /** Connections closed because a users-file reload removed their user or changed its password. */
   revokedDisconnects: number
   /** Publishes to $SYS/… or $signalbox/… (the broker's and the engine's) that no ACL entry names. */
@@ -40,7 +46,7 @@ export interface AccessCounters {
 }
 
 export function createAccessCounters (): AccessCounters {
-  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0, topicReserved: 0, revokedDisconnects: 0 }
+  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0, topicReserved: 0, revokedDisconnects: 0, packetTooLarge: 0, invalidUtf8: 0, connectTimeouts: 0 }
 }
 
 /** Why a publish is dropped, or undefined to let it through. */

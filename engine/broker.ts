@@ -79,6 +79,11 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   const aedes = await Aedes.createBroker({
     maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
     drainTimeout: policy.limits.clientDrainTimeoutMs,
+    connectTimeout: policy.limits.connectTimeoutMs,
+    // Both read by the parser (patches/: mqtt-packet and aedes): the fixed header's length is checked
+    // before the packet is buffered, and every string must be UTF-8 [MQTT-1.5.3-1].
+    maxPacketSize: policy.limits.maxPacketBytes,
+    validateUtf8: true,
     authenticate: (client, username, password, done) => access.authenticate(client, username, password, done as never),
     authorizePublish (client, packet, callback) {
       if (closing) { callback(new Error('the broker is shutting down')); return }
@@ -127,7 +132,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       done(null)
     }
   })
-  logConnectionErrors(aedes, options.logger)
+  logConnectionErrors(aedes, access, options.logger)
   let listeners
   try {
     listeners = await startListeners(options.listeners, aedes.handle)
@@ -172,17 +177,38 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   }
 }
 
+/** Connection errors that are a client breaking a limit or the protocol: counted and logged. */
+const CLOSE_REASONS: Array<{ match: RegExp, counter: 'packetTooLarge' | 'invalidUtf8' | 'connectTimeouts', message: string }> = [
+  { match: /^packet of \d+ bytes is over the maximum packet size/, counter: 'packetTooLarge', message: 'connection closed: a packet over max_packet_bytes' },
+  { match: /^Invalid UTF-8 string/, counter: 'invalidUtf8', message: 'connection closed: a string that is not UTF-8 (MQTT-1.5.3-1)' },
+  { match: /^connect did not arrive in time/, counter: 'connectTimeouts', message: 'connection closed: no CONNECT within connect_timeout_ms' }
+]
+
 /**
- * aedes refuses an MQTT 5 client with CONNACK code 1 and says nothing: the client's user sees
- * "unsupported protocol version" and ours saw no reason. Warn once per address; the rest at debug.
+ * Counts and logs connection errors: a client over max_packet_bytes, sending invalid UTF-8 or no
+ * CONNECT in time; and aedes' silent refusal of an MQTT 5 client (CONNACK code 1: its user sees
+ * "unsupported protocol version" and ours saw no reason). Warn once per address and kind; the
+ * rest at debug.
  */
-function logConnectionErrors (aedes: Aedes, logger: Logger): void {
+function logConnectionErrors (aedes: Aedes, access: AccessControl, logger: Logger): void {
   const warned = new Set<string>()
-  aedes.on('connectionError', (client: Client, err: Error & { errorCode?: number }) => {
+  const log = (remote: string | undefined, kind: string, context: Record<string, unknown>, message: string): void => {
+    const key = `${kind}:${remote ?? ''}`
+    const level = warned.has(key) ? 'debug' : 'warn'
+    if (warned.size < 1000) warned.add(key)
+    logger[level]({ remote, ...context }, message)
+  }
+  const onError = (client: Client, err: Error & { errorCode?: number }): void => {
     const remote = remoteOf(client)
+    const reason = CLOSE_REASONS.find((r) => r.match.test(err.message))
+    if (reason !== undefined) {
+      access.counters[reason.counter]++
+      log(remote, reason.counter, { clientId: client.id ?? null, err: err.message }, reason.message)
+      return
+    }
     if (err.errorCode !== UNACCEPTABLE_PROTOCOL_VERSION) { logger.debug({ remote, err: err.message }, 'connection error'); return }
-    const level = warned.has(remote ?? '') ? 'debug' : 'warn'
-    if (warned.size < 1000) warned.add(remote ?? '')
-    logger[level]({ remote }, PROTOCOL_HINT)
-  })
+    log(remote, 'protocol', {}, PROTOCOL_HINT)
+  }
+  aedes.on('connectionError', onError)
+  aedes.on('clientError', onError)
 }

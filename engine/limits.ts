@@ -14,6 +14,19 @@ export interface Limits {
   maxJsonDepth: number
   /** A subscriber that does not read for this long is disconnected, so it cannot stall others. */
   clientDrainTimeoutMs: number
+  /** Largest MQTT packet a client may send; a larger one closes the connection once its fixed header is read. */
+  maxPacketBytes: number
+  /** A connection that has not sent CONNECT within this long is closed. */
+  connectTimeoutMs: number
+}
+
+/** Room for a publish's topic (65,535 bytes at most) and headers beside its payload. */
+const PACKET_OVERHEAD_BYTES = 65_536 + 16
+const MIB = 1024 * 1024
+
+/** The default max_packet_bytes: a payload of max_payload_bytes with any topic fits. */
+export function defaultMaxPacketBytes (maxPayloadBytes: number): number {
+  return Math.max(MIB, maxPayloadBytes + PACKET_OVERHEAD_BYTES)
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -21,7 +34,9 @@ export const DEFAULT_LIMITS: Limits = {
   maxTopicLength: 1024,
   maxTopicLevels: 32,
   maxJsonDepth: 64,
-  clientDrainTimeoutMs: 5_000
+  clientDrainTimeoutMs: 5_000,
+  maxPacketBytes: defaultMaxPacketBytes(256 * 1024),
+  connectTimeoutMs: 10_000
 }
 
 /** aedes refuses (and disconnects) topics past this many levels whatever we set. */
@@ -36,7 +51,9 @@ export const limitsSchema = {
     max_topic_length: { type: 'integer', minimum: 1, maximum: 65535, default: DEFAULT_LIMITS.maxTopicLength, description: 'Longest topic, in characters.' },
     max_topic_levels: { type: 'integer', minimum: 1, maximum: BROKER_MAX_TOPIC_LEVELS, default: DEFAULT_LIMITS.maxTopicLevels, description: 'Most levels in a topic or filter.' },
     max_json_depth: { type: 'integer', minimum: 1, maximum: 10000, default: DEFAULT_LIMITS.maxJsonDepth, description: 'Deepest JSON nesting the rules decode; a deeper payload is dead-lettered (PAYLOAD_TOO_DEEP) by rules that read it.' },
-    client_drain_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.clientDrainTimeoutMs, description: 'A subscriber that stops reading is disconnected after this long, so it cannot stall delivery to others.' }
+    client_drain_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.clientDrainTimeoutMs, description: 'A subscriber that stops reading is disconnected after this long, so it cannot stall delivery to others.' },
+    max_packet_bytes: { type: 'integer', minimum: 64, maximum: 268435460, description: 'Largest MQTT packet a client may send, before or after authentication; a larger one closes the connection as soon as its fixed header is read, before its bytes are buffered. Default: 1 MiB, or max_payload_bytes plus 64 KiB when that is more.' },
+    connect_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.connectTimeoutMs, description: 'A connection that has not sent its CONNECT within this long is closed.' }
   }
 }
 
@@ -46,15 +63,20 @@ export interface RawLimits {
   max_topic_levels?: number
   max_json_depth?: number
   client_drain_timeout_ms?: number
+  max_packet_bytes?: number
+  connect_timeout_ms?: number
 }
 
 export function limitsFrom (raw: RawLimits | undefined): Limits {
+  const maxPayloadBytes = raw?.max_payload_bytes ?? DEFAULT_LIMITS.maxPayloadBytes
   return {
-    maxPayloadBytes: raw?.max_payload_bytes ?? DEFAULT_LIMITS.maxPayloadBytes,
+    maxPayloadBytes,
     maxTopicLength: raw?.max_topic_length ?? DEFAULT_LIMITS.maxTopicLength,
     maxTopicLevels: raw?.max_topic_levels ?? DEFAULT_LIMITS.maxTopicLevels,
     maxJsonDepth: raw?.max_json_depth ?? DEFAULT_LIMITS.maxJsonDepth,
-    clientDrainTimeoutMs: raw?.client_drain_timeout_ms ?? DEFAULT_LIMITS.clientDrainTimeoutMs
+    clientDrainTimeoutMs: raw?.client_drain_timeout_ms ?? DEFAULT_LIMITS.clientDrainTimeoutMs,
+    maxPacketBytes: raw?.max_packet_bytes ?? defaultMaxPacketBytes(maxPayloadBytes),
+    connectTimeoutMs: raw?.connect_timeout_ms ?? DEFAULT_LIMITS.connectTimeoutMs
   }
 }
 

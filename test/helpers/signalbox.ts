@@ -7,7 +7,7 @@ import type { Sink } from '../../adapters/sink.js'
 import type { EmbeddedBroker } from '../../engine/broker.js'
 import type { RunSettings } from '../../engine/config.js'
 import type { Engine } from '../../engine/engine.js'
-import { DEFAULT_LIMITS, type Limits } from '../../engine/limits.js'
+import { DEFAULT_LIMITS, defaultMaxPacketBytes, type Limits } from '../../engine/limits.js'
 import type { Logger } from '../../engine/logger.js'
 import { startService, type Service } from '../../engine/service.js'
 import { formatProblem } from '../../rules/problems.js'
@@ -42,7 +42,7 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
   const settings: RunSettings = {
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits: { ...DEFAULT_LIMITS, maxPacketBytes: defaultMaxPacketBytes(options.limits?.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes), ...options.limits },
     rules: [rulesPath],
     maxHops: options.maxHops ?? 8,
     deadLetterPrefix: '$signalbox/dead-letter',

@@ -188,9 +188,9 @@ describe('hostile input: messages', function () {
     await f.probe()
   })
 
-  it('a 10 MB payload: dropped at the broker (max_payload_bytes) and counted; the publisher stays connected', async () => {
+  it('a 600 KB payload: dropped at the broker (max_payload_bytes) and counted; the publisher stays connected', async () => {
     const f = await fixture()
-    await f.pub.publishAsync('in/big', Buffer.alloc(10 * 1024 * 1024, 0x61), { qos: 1 })
+    await f.pub.publishAsync('in/big', Buffer.alloc(600 * 1024, 0x61), { qos: 1 })
     assert.equal(f.sb.broker.access.counters.payloadTooLarge, 1)
     assert.equal(f.sb.engine.ruleCountersFor('echo')?.matched ?? 0, 0)
     assert.equal(f.pub.connected, true)
@@ -219,7 +219,7 @@ describe('hostile input: messages', function () {
   })
 
   it('a payload nested 100,000 deep: not parsed, PAYLOAD_TOO_DEEP', async () => {
-    const f = await fixture({ maxPayloadBytes: 1024 * 1024 })
+    const f = await fixture({ maxPayloadBytes: 1024 * 1024, maxPacketBytes: 2 * 1024 * 1024 })
     const dead = await subscribe(f.sb.port, ['$signalbox/dead-letter/#'])
     await f.pub.publishAsync('in/deep', '{"v":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', { qos: 1 })
     const [letter] = await dead.wait(1)
@@ -256,13 +256,94 @@ describe('hostile input: messages', function () {
     await f.probe()
   })
 
-  it('a topic of invalid UTF-8 (raw packet): no crash, and the next message still flows', async () => {
+  // Failed before: the topic was acknowledged and routed with replacement characters.
+  it('a topic of invalid UTF-8 (raw packet): the connection is closed (MQTT-1.5.3-1), counted, nothing routed', async () => {
     const f = await fixture()
     const raw = await rawClient(f.sb.port, 'raw-utf8')
+    const closed = new Promise((resolve) => raw.once('close', resolve))
     raw.write(rawPublish(Buffer.from([0x69, 0x6e, 0x2f, 0xc3, 0x28, 0xff]), Buffer.from('{"v":1}')))
+    await closed
+    assert.equal(f.sb.broker.access.counters.invalidUtf8, 1)
+    assert.equal(f.sb.engine.ruleCountersFor('echo')?.matched ?? 0, 0)
     await f.probe()
-    const received = f.sb.engine.counters.received
-    assert.ok(received >= 2)
+  })
+
+  it('invalid UTF-8 in a subscription filter, a client id or a user name: the connection is closed and counted', async () => {
+    const f = await fixture()
+    const bad = Buffer.from([0x61, 0xed, 0xa0, 0x80]) // an encoded UTF-16 surrogate: not UTF-8
+    const sub = await rawClient(f.sb.port, 'raw-sub-utf8')
+    const subClosed = new Promise((resolve) => sub.once('close', resolve))
+    const filter = Buffer.concat([Buffer.from([0x00, bad.length]), bad, Buffer.from([0x00])])
+    sub.write(Buffer.concat([Buffer.from([0x82, 2 + filter.length, 0x00, 0x01]), filter]))
+    await subClosed
+    for (const field of ['clientId', 'username'] as const) {
+      const socket = tcpConnect(f.sb.port, '127.0.0.1')
+      onTeardown(() => { socket.destroy() })
+      socket.on('error', () => {})
+      socket.resume()
+      const closed = new Promise((resolve) => socket.once('close', resolve))
+      const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: field === 'clientId' ? 'PLACEHOLDER' : 'ok', username: field === 'username' ? 'PLACEHOLDER' : undefined, keepalive: 60 })
+      const at = connect.indexOf('PLACEHOLDER')
+      // Same length: four bytes replaced by the bad ones, the rest kept.
+      bad.copy(connect, at)
+      socket.write(connect)
+      await closed
+    }
+    assert.equal(f.sb.broker.access.counters.invalidUtf8, 3)
+    await f.probe()
+  })
+
+  // Failed before: CONNACK 0 (accepted); the Paho interoperability suite's "zero length clientid" test fails for it.
+  it('a zero-length client id with CleanSession 0: CONNACK 0x02 (identifier rejected, MQTT-3.1.3-8); with CleanSession 1 accepted', async () => {
+    const f = await fixture()
+    const connack = async (clean: boolean): Promise<number> => {
+      const socket = tcpConnect(f.sb.port, '127.0.0.1')
+      onTeardown(() => { socket.destroy() })
+      socket.on('error', () => {})
+      const parser = mqttPacket.parser()
+      const code = new Promise<number>((resolve) => parser.on('packet', (p: { cmd: string, returnCode?: number }) => { if (p.cmd === 'connack') resolve(p.returnCode!) }))
+      socket.on('data', (chunk) => parser.parse(chunk))
+      // By hand: mqtt-packet will not generate it. Protocol name, level 4, flags, keep-alive 60, then a zero-byte client id.
+      socket.write(Buffer.from([0x10, 12, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, clean ? 0x02 : 0x00, 0x00, 0x3c, 0x00, 0x00]))
+      return await code
+    }
+    assert.equal(await connack(false), 2)
+    assert.equal(await connack(true), 0)
+    await f.probe()
+  })
+
+  // Failed before: a 200 MiB packet was buffered whole, before and after authentication.
+  it('a packet over max_packet_bytes: the connection is closed once the fixed header is read, counted; others unaffected', async () => {
+    const f = await fixture({ maxPacketBytes: 64 * 1024 })
+    // After CONNECT: a PUBLISH declaring 200 MiB, of which only the start is sent.
+    const raw = await rawClient(f.sb.port, 'raw-huge')
+    const closed = new Promise((resolve) => raw.once('close', resolve))
+    raw.write(Buffer.concat([Buffer.from([0x30, 0x80, 0x80, 0x80, 0x64]), Buffer.alloc(32 * 1024, 0x61)]))
+    await closed
+    // Before CONNECT (so before authentication): the CONNECT packet itself declares 200 MiB.
+    const early = tcpConnect(f.sb.port, '127.0.0.1')
+    onTeardown(() => { early.destroy() })
+    early.on('error', () => {})
+    early.resume()
+    const earlyClosed = new Promise((resolve) => early.once('close', resolve))
+    early.write(Buffer.concat([Buffer.from([0x10, 0x80, 0x80, 0x80, 0x64]), Buffer.alloc(32 * 1024, 0x61)]))
+    await earlyClosed
+    assert.equal(f.sb.broker.access.counters.packetTooLarge, 2)
+    // Under the limit and over max_payload_bytes: dropped and counted, the client stays.
+    await f.pub.publishAsync('in/big', Buffer.alloc(40 * 1024, 0x61), { qos: 1 })
+    assert.equal(f.pub.connected, true)
+    await f.probe()
+  })
+
+  it('a connection that sends no CONNECT: closed after connect_timeout_ms and counted', async () => {
+    const f = await fixture({ connectTimeoutMs: 300 })
+    const silent = tcpConnect(f.sb.port, '127.0.0.1')
+    onTeardown(() => { silent.destroy() })
+    silent.on('error', () => {})
+    silent.resume()
+    await new Promise((resolve) => silent.once('close', resolve))
+    assert.equal(f.sb.broker.access.counters.connectTimeouts, 1)
+    await f.probe()
   })
 
   it('a republish loop between two rules: stopped at max_hops and counted', async () => {
