@@ -39,6 +39,8 @@ export interface AccessCounters {
   invalidUtf8: number
   /** Connections closed because no CONNECT arrived within connect_timeout_ms. */
   connectTimeouts: number
+  /** Subscribers disconnected because they did not read within client_drain_timeout_ms. */
+  drainTimeouts: number
   /** Connections closed because a users-file reload removed their user or changed its password. */
   revokedDisconnects: number
   /** Publishes to $SYS/… or $signalbox/… (the broker's and the engine's) that no ACL entry names. */
@@ -46,7 +48,7 @@ export interface AccessCounters {
 }
 
 export function createAccessCounters (): AccessCounters {
-  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0, topicReserved: 0, revokedDisconnects: 0, packetTooLarge: 0, invalidUtf8: 0, connectTimeouts: 0 }
+  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, deliveryDenied: 0, payloadTooLarge: 0, topicTooLong: 0, topicTooDeep: 0, topicInvalid: 0, topicReserved: 0, revokedDisconnects: 0, packetTooLarge: 0, invalidUtf8: 0, connectTimeouts: 0, drainTimeouts: 0 }
 }
 
 /** Why a publish is dropped, or undefined to let it through. */

@@ -29,9 +29,15 @@ type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean, 
 export interface BrokerStats {
   /** Publishes from clients that were let in (refused ones are counted by access control). */
   messagesIn: number
-  /** Copies delivered to subscribers. */
+  /** Copies delivered to subscribers (written to their connections). */
   messagesOut: number
+  /** Copies not delivered because the subscriber's unread backlog was full (max_queued_messages, max_queued_bytes). */
+  deliveriesDropped: number
 }
+
+/** Per-client drop counts kept for this many client ids; the rest are summed under OTHER_CLIENTS. */
+const MAX_COUNTED_CLIENTS = 1000
+export const OTHER_CLIENTS = '(other)'
 
 /** aedes' CONNACK code for a protocol version it does not speak (MQTT 5 among them). */
 const UNACCEPTABLE_PROTOCOL_VERSION = 1
@@ -59,6 +65,8 @@ export interface EmbeddedBroker {
   stats: BrokerStats
   /** Publishes a derived message on the broker; it is routed again with its hop count. */
   publish: (out: OutMessage, done: (error?: Error) => void) => void
+  /** Deliveries dropped per subscriber's client id (slow consumers), for /metrics. */
+  droppedByClient: ReadonlyMap<string, number>
   /** The clients connected now (aedes keeps them by client id). */
   clients: () => Client[]
   /** Publishes a report of signalbox's own (under $SYS/signalbox/) to subscribers, past the engine. */
@@ -75,7 +83,8 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   let closing = false
   let inFlight = 0
   let settled: (() => void) | undefined
-  const stats: BrokerStats = { messagesIn: 0, messagesOut: 0 }
+  const stats: BrokerStats = { messagesIn: 0, messagesOut: 0, deliveriesDropped: 0 }
+  const droppedByClient = new Map<string, number>()
   const aedes = await Aedes.createBroker({
     maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
     drainTimeout: policy.limits.clientDrainTimeoutMs,
@@ -84,6 +93,8 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     // before the packet is buffered, and every string must be UTF-8 [MQTT-1.5.3-1].
     maxPacketSize: policy.limits.maxPacketBytes,
     validateUtf8: true,
+    // Deliveries never wait for a subscriber's socket (patches/aedes): its backlog is bounded instead.
+    outgoingLimit: { messages: policy.limits.maxQueuedMessages, bytes: policy.limits.maxQueuedBytes },
     authenticate: (client, username, password, done) => access.authenticate(client, username, password, done as never),
     authorizePublish (client, packet, callback) {
       if (closing) { callback(new Error('the broker is shutting down')); return }
@@ -133,6 +144,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     }
   })
   logConnectionErrors(aedes, access, options.logger)
+  countDeliveryDrops(aedes, stats, droppedByClient, options.logger)
   let listeners
   try {
     listeners = await startListeners(options.listeners, aedes.handle)
@@ -149,6 +161,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
     aedes,
     access,
     stats,
+    droppedByClient,
     clients: () => Object.values((aedes as unknown as { clients: Record<string, Client> }).clients),
     publishReport (topic, payload) {
       const packet = { cmd: 'publish', topic, payload, qos: 0, retain: true, dup: false, [INTERNAL]: true }
@@ -178,10 +191,11 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
 }
 
 /** Connection errors that are a client breaking a limit or the protocol: counted and logged. */
-const CLOSE_REASONS: Array<{ match: RegExp, counter: 'packetTooLarge' | 'invalidUtf8' | 'connectTimeouts', message: string }> = [
+const CLOSE_REASONS: Array<{ match: RegExp, counter: 'packetTooLarge' | 'invalidUtf8' | 'connectTimeouts' | 'drainTimeouts', message: string }> = [
   { match: /^packet of \d+ bytes is over the maximum packet size/, counter: 'packetTooLarge', message: 'connection closed: a packet over max_packet_bytes' },
   { match: /^Invalid UTF-8 string/, counter: 'invalidUtf8', message: 'connection closed: a string that is not UTF-8 (MQTT-1.5.3-1)' },
-  { match: /^connect did not arrive in time/, counter: 'connectTimeouts', message: 'connection closed: no CONNECT within connect_timeout_ms' }
+  { match: /^connect did not arrive in time/, counter: 'connectTimeouts', message: 'connection closed: no CONNECT within connect_timeout_ms' },
+  { match: /^drain timeout/, counter: 'drainTimeouts', message: 'subscriber disconnected: it did not read within client_drain_timeout_ms' }
 ]
 
 /**
@@ -211,4 +225,21 @@ function logConnectionErrors (aedes: Aedes, access: AccessControl, logger: Logge
   }
   aedes.on('connectionError', onError)
   aedes.on('clientError', onError)
+}
+
+/**
+ * A subscriber whose backlog is full gets no more copies until it reads (patches/aedes emits
+ * 'deliveryDropped'): counted in total and per client id, and logged once per client.
+ */
+function countDeliveryDrops (aedes: Aedes, stats: BrokerStats, byClient: Map<string, number>, logger: Logger): void {
+  const warned = new Set<string>()
+  aedes.on('deliveryDropped', (client, packet) => {
+    stats.deliveriesDropped++
+    stats.messagesOut--
+    const id = byClient.has(client.id) || byClient.size < MAX_COUNTED_CLIENTS ? client.id : OTHER_CLIENTS
+    byClient.set(id, (byClient.get(id) ?? 0) + 1)
+    if (warned.has(client.id)) return
+    if (warned.size < 1000) warned.add(client.id)
+    logger.warn({ clientId: client.id, remote: remoteOf(client), topic: packet.topic.slice(0, 200) }, 'subscriber is not reading: deliveries to it are dropped and counted until it catches up (max_queued_messages, max_queued_bytes)')
+  })
 }

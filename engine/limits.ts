@@ -18,6 +18,9 @@ export interface Limits {
   maxPacketBytes: number
   /** A connection that has not sent CONNECT within this long is closed. */
   connectTimeoutMs: number
+  /** A subscriber's unread backlog, in messages and bytes; past either, deliveries to it are dropped and counted. */
+  maxQueuedMessages: number
+  maxQueuedBytes: number
 }
 
 /** Room for a publish's topic (65,535 bytes at most) and headers beside its payload. */
@@ -36,7 +39,9 @@ export const DEFAULT_LIMITS: Limits = {
   maxJsonDepth: 64,
   clientDrainTimeoutMs: 5_000,
   maxPacketBytes: defaultMaxPacketBytes(256 * 1024),
-  connectTimeoutMs: 10_000
+  connectTimeoutMs: 10_000,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 8 * MIB
 }
 
 /** aedes refuses (and disconnects) topics past this many levels whatever we set. */
@@ -53,7 +58,9 @@ export const limitsSchema = {
     max_json_depth: { type: 'integer', minimum: 1, maximum: 10000, default: DEFAULT_LIMITS.maxJsonDepth, description: 'Deepest JSON nesting the rules decode; a deeper payload is dead-lettered (PAYLOAD_TOO_DEEP) by rules that read it.' },
     client_drain_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.clientDrainTimeoutMs, description: 'A subscriber that stops reading is disconnected after this long, so it cannot stall delivery to others.' },
     max_packet_bytes: { type: 'integer', minimum: 64, maximum: 268435460, description: 'Largest MQTT packet a client may send, before or after authentication; a larger one closes the connection as soon as its fixed header is read, before its bytes are buffered. Default: 1 MiB, or max_payload_bytes plus 64 KiB when that is more.' },
-    connect_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.connectTimeoutMs, description: 'A connection that has not sent its CONNECT within this long is closed.' }
+    connect_timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: DEFAULT_LIMITS.connectTimeoutMs, description: 'A connection that has not sent its CONNECT within this long is closed.' },
+    max_queued_messages: { type: 'integer', minimum: 1, maximum: 10000000, default: DEFAULT_LIMITS.maxQueuedMessages, description: 'Messages a subscriber may leave unread (written since its connection last drained); past it, deliveries to that subscriber are dropped and counted, whatever their QoS, and others are not delayed.' },
+    max_queued_bytes: { type: 'integer', minimum: 1024, maximum: 4294967296, default: DEFAULT_LIMITS.maxQueuedBytes, description: 'Bytes a subscriber may leave unread in its connection\'s buffer; past it, deliveries to it are dropped and counted.' }
   }
 }
 
@@ -65,6 +72,8 @@ export interface RawLimits {
   client_drain_timeout_ms?: number
   max_packet_bytes?: number
   connect_timeout_ms?: number
+  max_queued_messages?: number
+  max_queued_bytes?: number
 }
 
 export function limitsFrom (raw: RawLimits | undefined): Limits {
@@ -76,7 +85,9 @@ export function limitsFrom (raw: RawLimits | undefined): Limits {
     maxJsonDepth: raw?.max_json_depth ?? DEFAULT_LIMITS.maxJsonDepth,
     clientDrainTimeoutMs: raw?.client_drain_timeout_ms ?? DEFAULT_LIMITS.clientDrainTimeoutMs,
     maxPacketBytes: raw?.max_packet_bytes ?? defaultMaxPacketBytes(maxPayloadBytes),
-    connectTimeoutMs: raw?.connect_timeout_ms ?? DEFAULT_LIMITS.connectTimeoutMs
+    connectTimeoutMs: raw?.connect_timeout_ms ?? DEFAULT_LIMITS.connectTimeoutMs,
+    maxQueuedMessages: raw?.max_queued_messages ?? DEFAULT_LIMITS.maxQueuedMessages,
+    maxQueuedBytes: raw?.max_queued_bytes ?? DEFAULT_LIMITS.maxQueuedBytes
   }
 }
 

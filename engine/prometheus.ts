@@ -105,6 +105,10 @@ export function createMetrics (report: () => ServiceReport): Metrics {
   gauge('signalbox_broker_clients', 'Clients connected to the embedded broker.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.clients) })
   counter('signalbox_broker_messages_in_total', 'Publishes the embedded broker took from clients.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesIn) })
   counter('signalbox_broker_messages_out_total', 'Messages the embedded broker delivered to subscribers.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesOut) })
+  counter('signalbox_broker_deliveries_dropped_total', 'Copies not delivered because the subscriber was not reading (max_queued_messages, max_queued_bytes).', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.deliveriesDropped) })
+  counter('signalbox_client_dropped_total', 'Copies not delivered to a subscriber that was not reading, by its client id (the first 1,000 ids; the rest under "(other)").', ['client_id'], (set, r) => {
+    for (const [clientId, n] of Object.entries(r.clientDrops ?? {})) set({ client_id: clientId }, n)
+  })
   counter('signalbox_broker_refused_total', 'Connections and messages the embedded broker refused, by reason.', ['reason'], (set, r) => {
     if (r.access === undefined) return
     for (const [reason, n] of Object.entries(r.access)) set({ reason: snakeCase(reason) }, n)

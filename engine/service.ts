@@ -58,6 +58,8 @@ export interface ServiceReport {
   /** Embedded broker only. */
   broker?: BrokerStats & { clients: number }
   access?: AccessCounters
+  /** Embedded broker only: deliveries dropped per subscriber (slow consumers), by client id. */
+  clientDrops?: Record<string, number>
   sinks: Record<string, SinkReport>
   sources: Record<string, SourceReport>
   reloads: ReloadStats
@@ -142,6 +144,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     if (broker !== undefined) {
       r.broker = { clients: broker.aedes.connectedClients, ...broker.stats }
       r.access = { ...broker.access.counters }
+      r.clientDrops = Object.fromEntries(broker.droppedByClient)
     }
     return r
   }

@@ -3,12 +3,15 @@
 // overlap), whatever mix of QoS neighbouring messages have. Real broker, real clients.
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import { connect as tcpConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import mqttPacket from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { connect, type Received } from '../helpers/mqtt.js'
 import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
 import { startSignalbox, tempDir } from '../helpers/signalbox.js'
-import { Latch } from '../helpers/latch.js'
+import { Latch, until } from '../helpers/latch.js'
+import { onTeardown } from '../helpers/teardown.js'
 
 const MIXED = `version: 1
 rules:
@@ -129,5 +132,83 @@ describe('delivery: reserved topics', function () {
     const seen = got.items.filter((m) => !m.topic.startsWith('$SYS/') || m.topic === '$SYS/y')
     assert.deepEqual(seen.map((m) => m.topic).sort(), ['$signalbox/dead-letter/relay', '$signalbox/dead-letter/relay', 'kitchen/y'])
     for (const m of seen.filter((m) => m.topic.startsWith('$signalbox/'))) assert.equal((JSON.parse(m.payload) as { code: string }).code, 'TOPIC_REFUSED')
+  })
+})
+
+/** A raw client that subscribes to `#` at QoS 1 and then stops reading: its socket buffers fill. */
+async function frozenSubscriber (port: number, clientId: string): Promise<Socket> {
+  const socket = tcpConnect(port, '127.0.0.1')
+  onTeardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  const parser = mqttPacket.parser()
+  const subscribed = new Promise<void>((resolve) => parser.on('packet', (p: { cmd: string }) => { if (p.cmd === 'suback') resolve() }))
+  const feed = (chunk: Buffer): void => { parser.parse(chunk) }
+  socket.on('data', feed)
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 0 }))
+  socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 1 }] }))
+  await subscribed
+  socket.off('data', feed)
+  socket.pause()
+  return socket
+}
+
+/** Reads what a frozen subscriber was sent, from now on: the publishes' topics. */
+function drain (socket: Socket): string[] {
+  const topics: string[] = []
+  const parser = mqttPacket.parser()
+  parser.on('packet', (p: { cmd: string, topic?: string }) => { if (p.cmd === 'publish') topics.push(p.topic!) })
+  socket.on('data', (chunk: Buffer) => { parser.parse(chunk) })
+  socket.resume()
+  return topics
+}
+
+const RELAY = 'version: 1\nrules:\n  - name: relay\n    from: in/+n\n    to: [{ mqtt: "out/{n}", qos: 1 }]\n'
+
+/** Publishes n messages of `size` bytes at QoS 1, 100 in flight at a time; resolves when all are acknowledged. */
+async function flood (client: MqttClient, n: number, size: number): Promise<void> {
+  const payload = Buffer.alloc(size, 0x61)
+  for (let i = 0; i < n; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, n - i) }, async (_, j) => await client.publishAsync(`in/${i + j}`, payload, { qos: 1 })))
+  }
+}
+
+describe('delivery: slow consumers', function () {
+  this.timeout(60_000)
+
+  // Failed before: after aedes' 100 concurrent deliveries waited on the frozen subscriber's
+  // socket, every other subscriber and the publisher waited too, until the drain timeout.
+  it('subscribers that stop reading delay no one; their drops are counted, and what they were sent plus their drops is everything', async () => {
+    const sb = await startSignalbox(RELAY, { limits: { clientDrainTimeoutMs: 120_000, maxQueuedMessages: 50, maxQueuedBytes: 256 * 1024 } })
+    const frozen = await Promise.all([1, 2, 3].map(async (i) => await frozenSubscriber(sb.port, `frozen-${i}`)))
+    const { got } = await subscriber(sb.port, { 'out/#': 1 })
+    const pub = await connect(sb.port)
+    const n = 3000
+    await flood(pub, n, 4096)
+    await got.wait(n, 30_000)
+    assert.equal(new Set(got.items.map((m) => m.topic)).size, n)
+    // The frozen ones are still connected (the drain timeout is far off) and were dropped copies.
+    for (let i = 1; i <= 3; i++) assert.ok(sb.broker.clients().some((c) => c.id === `frozen-${i}`), `frozen-${i} is connected`)
+    const drops = [1, 2, 3].map((i) => sb.broker.droppedByClient.get(`frozen-${i}`) ?? 0)
+    for (const d of drops) assert.ok(d > 0, `drops ${drops.join(', ')}`)
+    assert.equal(sb.broker.stats.deliveriesDropped, drops.reduce((a, b) => a + b, 0))
+    // Each was matched 2n times (in/ and out/): what reaches it once it reads, plus its drops.
+    const seen = frozen.map(drain)
+    for (let i = 0; i < 3; i++) {
+      await until(() => seen[i].filter((t) => !t.startsWith('$')).length + drops[i] === 2 * n, 20_000, `frozen-${i + 1}: ${seen[i].length} arrived + ${drops[i]} dropped = ${2 * n}`)
+      const topics = seen[i].filter((t) => !t.startsWith('$'))
+      assert.equal(new Set(topics).size, topics.length, 'no copy twice')
+    }
+  })
+
+  it('a subscriber that does not drain within client_drain_timeout_ms is disconnected and counted; the others get everything', async () => {
+    const sb = await startSignalbox(RELAY, { limits: { clientDrainTimeoutMs: 500, maxQueuedMessages: 50, maxQueuedBytes: 256 * 1024 } })
+    await frozenSubscriber(sb.port, 'frozen')
+    const { got } = await subscriber(sb.port, { 'out/#': 1 })
+    const pub = await connect(sb.port)
+    await flood(pub, 2000, 4096)
+    await got.wait(2000, 30_000)
+    await until(() => sb.broker.access.counters.drainTimeouts === 1, 10_000, 'the frozen subscriber disconnected for not draining')
+    assert.equal(sb.broker.clients().some((c) => c.id === 'frozen'), false)
   })
 })
