@@ -11,6 +11,7 @@ import { connect, type Received } from '../helpers/mqtt.js'
 import { mosquittoPub, mosquittoSub, startRun } from '../helpers/cli.js'
 import { startSignalbox, tempDir } from '../helpers/signalbox.js'
 import { Latch, until } from '../helpers/latch.js'
+import { spawnTracked, type Spawned } from '../helpers/process.js'
 import { onTeardown } from '../helpers/teardown.js'
 
 const MIXED = `version: 1
@@ -210,5 +211,38 @@ describe('delivery: slow consumers', function () {
     await got.wait(2000, 30_000)
     await until(() => sb.broker.access.counters.drainTimeouts === 1, 10_000, 'the frozen subscriber disconnected for not draining')
     assert.equal(sb.broker.clients().some((c) => c.id === 'frozen'), false)
+  })
+})
+
+/** A child process that publishes n QoS 0 messages to in/<i> as fast as it can, then exits. */
+function streamer (port: number, n: number): Spawned {
+  const script = `const mqtt = require('mqtt')
+const c = mqtt.connect({ host: '127.0.0.1', port: ${port}, reconnectPeriod: 0 })
+c.on('connect', async () => {
+  for (let i = 0; i < ${n}; i++) { c.publish('in/' + i, '{"i":' + i + '}', { qos: 0 }); if (i % 500 === 0) await new Promise((r) => setImmediate(r)) }
+  c.end(false, () => process.exit(0))
+})`
+  return spawnTracked(process.execPath, ['-e', script])
+}
+
+describe('delivery: a backlog after a stall', function () {
+  this.timeout(60_000)
+
+  // Failed before: mqemitter released the queued publishes one inside the other (each that no
+  // subscriber waited for finished at once) until 'Maximum call stack size exceeded' killed the process.
+  it('the event loop held for 3 s under a stream: the backlog drains, the process lives, every message is accounted for', async () => {
+    const sb = await startSignalbox(RELAY)
+    const { got } = await subscriber(sb.port, { 'out/#': 0 })
+    const n = 40_000
+    const child = streamer(sb.port, n)
+    await got.wait(1, 10_000)
+    const end = Date.now() + 3000
+    while (Date.now() < end) { /* hold the loop, as a long reload or GC pause does */ }
+    assert.equal(await child.exited, 0, child.stderr())
+    await got.wait(n, 30_000)
+    assert.equal(new Set(got.items.map((m) => m.topic)).size, n)
+    // A republish is counted when the broker has handed it to every subscriber: a moment after it arrived.
+    await until(() => sb.engine.ruleCountersFor('relay')!.published === n, 10_000, `${n} republishes counted`)
+    assert.equal(sb.engine.ruleCountersFor('relay')!.dropped, 0)
   })
 })
