@@ -10,7 +10,7 @@
  * `session_expiry` and a fixed client id, the broker keeps those and resends them when it returns.
  */
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import type { OutMessage } from './sink.js'
+import type { MessageProperties, OutMessage } from './sink.js'
 import { HOPS_PROPERTY, parseHops, type Source } from './source.js'
 import { SourceBase } from './source-base.js'
 import { topicMatches } from '../rules/pattern.js'
@@ -119,7 +119,8 @@ export class MqttSource extends SourceBase implements Source {
       done(new Error(`${this.name} is not connected`))
       return
     }
-    const properties = { userProperties: { [HOPS_PROPERTY]: String(out.hops) } }
+    const carried = out.properties
+    const properties = { userProperties: { ...carried?.userProperties, [HOPS_PROPERTY]: String(out.hops) }, contentType: carried?.contentType }
     client.publish(out.topic, out.payload, { qos: out.qos, retain: out.retain, properties }, (err) => {
       if (err === undefined || err === null) { this.stats.published++; done(); return }
       this.stats.publishFailed++
@@ -143,7 +144,7 @@ export class MqttSource extends SourceBase implements Source {
     const hops = parseHops(properties?.userProperties?.[HOPS_PROPERTY])
     this.stats.received++
     this.corkUntilIdle()
-    this.context.onMessage({ topic, payload, qos: packet.qos, retain: packet.retain, clientId: null, hops, via, publish: this.publish })
+    this.context.onMessage({ topic, payload, qos: packet.qos, retain: packet.retain, clientId: null, hops, via, publish: this.publish, properties: carriedProperties(properties) })
   }
 
   /**
@@ -209,4 +210,13 @@ function viaFilters (topic: string, ids: number | number[] | undefined, filters:
     else if (!retired.has(id)) return undefined
   }
   return via
+}
+
+/** The input's user properties (less the hop count, set anew on each derived message) and content type; undefined when it has neither. */
+function carriedProperties (properties: IPublishPacket['properties']): MessageProperties | undefined {
+  if (properties === undefined) return undefined
+  const { [HOPS_PROPERTY]: _hops, ...user } = properties.userProperties ?? {}
+  const hasUser = Object.keys(user).length > 0
+  if (!hasUser && properties.contentType === undefined) return undefined
+  return { userProperties: hasUser ? user : undefined, contentType: properties.contentType }
 }

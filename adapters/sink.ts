@@ -16,6 +16,18 @@ export interface OutMessage {
   hops: number
   /** The rule that made it (for a dead letter, the rule that failed). */
   rule: string
+  /** MQTT 5 properties carried from the message it was derived from (an MQTT 5 source only). */
+  properties?: MessageProperties
+}
+
+/**
+ * The MQTT 5 properties a derived message carries from its input: the user properties (but the
+ * hop count, which signalbox sets) and the content type ('application/json' once a `set` has
+ * rewritten the payload). Others (expiry, response topic, correlation data) are the input's own.
+ */
+export interface MessageProperties {
+  userProperties?: Record<string, string | string[]>
+  contentType?: string
 }
 
 /** Publishes one message; `done` gets an error when it could not be published. */

@@ -42,6 +42,8 @@ export type EngineEvent =
   | { kind: 'failure', rule: CompiledRule, code: FailureCode, reason: string }
 
 export const DEFAULT_MAX_HOPS = 8
+/** A `set` writes JSON: the content type a derived message carries then. */
+const JSON_CONTENT_TYPE = 'application/json'
 /** The params of a rule without captures: one shared object, not one per message. */
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({})
 export const DEFAULT_DEAD_LETTER_PREFIX = '$signalbox/dead-letter'
@@ -227,6 +229,7 @@ export class Engine {
     }
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address: topic, outcome: 'published' })
     const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops, rule: rule.name }
+    if (msg.properties !== undefined) out.properties = rule.set === undefined || msg.properties.contentType === undefined ? msg.properties : { ...msg.properties, contentType: JSON_CONTENT_TYPE }
     const publish = msg.publish ?? this.options.publish
     publish(out, (error) => {
       if (error === undefined) { counters.published++; return }

@@ -1,5 +1,5 @@
 /** A message as the engine sees it, and its payload decoded at most once. */
-import type { Publish } from '../adapters/sink.js'
+import type { MessageProperties, Publish } from '../adapters/sink.js'
 import { jsonNestsDeeperThan } from './limits.js'
 
 /** One message from the broker. */
@@ -18,6 +18,8 @@ export interface InboundMessage {
   via?: readonly string[]
   /** Where its derived messages and dead letters go (its source); default: the embedded broker. */
   publish?: Publish
+  /** MQTT 5 properties it came with (from an MQTT 5 source), carried onto its derived messages. */
+  properties?: MessageProperties
 }
 
 /** A decoded payload: JSON when it parses, otherwise its UTF-8 text. */

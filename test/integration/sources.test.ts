@@ -101,6 +101,43 @@ describe('sources', function () {
     await worker.stop()
   })
 
+  // Failed before: the input's user properties and content type were not carried onto derived messages.
+  it('carries an MQTT 5 input\'s user properties and content type onto its derived messages (JSON after a set)', async () => {
+    const server = await startMosquitto()
+    const file = join(tempDir(), 'rules.yaml')
+    writeFileSync(file, `version: 1
+rules:
+  - name: pass
+    from: in/+n
+    to: [{ mqtt: "passed/{n}" }]
+  - name: reshape
+    from: in/+n
+    set: { n: { var: params.n } }
+    to: [{ mqtt: "reshaped/{n}" }]
+`)
+    const worker = await startWorker([file, '--source', server.url])
+    const client = await mqtt.connectAsync(server.url, { reconnectPeriod: 0, protocolVersion: 5 })
+    onTeardown(async () => await client.endAsync(true))
+    const got = new Latch<{ topic: string, properties: unknown }>()
+    client.on('message', (topic, _payload, packet) => got.push({ topic, properties: packet.properties }))
+    await client.subscribeAsync(['passed/#', 'reshaped/#'], { qos: 1 })
+    await client.publishAsync('in/1', 'plain words', { qos: 1, properties: { userProperties: { site: 'plant-a', tags: ['x', 'y'] }, contentType: 'text/plain' } })
+    await client.publishAsync('in/2', 'no properties', { qos: 1 })
+    const items = await got.wait(4, 10_000)
+    // mqtt.js decodes user properties into an object without a prototype: compare a plain copy.
+    const of = (topic: string): { userProperties?: Record<string, unknown>, contentType?: string } => {
+      const p = items.find((m) => m.topic === topic)!.properties as { userProperties?: Record<string, unknown>, contentType?: string }
+      return { ...p, userProperties: { ...p.userProperties } }
+    }
+    assert.deepEqual(of('passed/1').userProperties, { site: 'plant-a', tags: ['x', 'y'], 'signalbox-hops': '1' })
+    assert.equal(of('passed/1').contentType, 'text/plain')
+    assert.deepEqual(of('reshaped/1').userProperties, { site: 'plant-a', tags: ['x', 'y'], 'signalbox-hops': '1' })
+    assert.equal(of('reshaped/1').contentType, 'application/json')
+    assert.deepEqual(of('passed/2').userProperties, { 'signalbox-hops': '1' })
+    assert.equal(of('passed/2').contentType, undefined)
+    await worker.stop()
+  })
+
   it('takes messages from a broker over mutual TLS, with credentials and TLS files from the config file', async () => {
     const server = await startMosquitto({ mutualTls: true })
     const dir = tempDir()
