@@ -1,5 +1,5 @@
 // Differential tests: rules/logic.ts against json-logic-js 2.0.5, the reference.
-// Vectors: ../shared/vectors/jsonlogic-tests.json (jsonlogic.com's tests.json, via GoPlasmatic/datalogic-rs).
+// Vectors: fixtures/vectors/jsonlogic-tests.json (jsonlogic.com's tests.json, via GoPlasmatic/datalogic-rs).
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
