@@ -1,5 +1,5 @@
 // End to end: `signalbox run` with 1,000 rules (filter passing ~50 %, transform, republish) against
-// raw aedes (no rules) and, when installed, Mosquitto, each in its own process; the publisher and
+// raw aedes (no rules; patched as signalbox runs it, and as published), and, when installed, Mosquitto, each in its own process; the publisher and
 // the subscriber are processes of their own too. Per server, interleaved runs:
 //  - floods (after one unmeasured warm-up flood): N QoS 0 messages of ~100 bytes as fast as the
 //    publisher can write, then one QoS 1 marker whose PUBACK means the server has taken everything
@@ -16,13 +16,14 @@ import { createServer } from 'node:net'
 import { cpuTicks, freePort, mosquittoBinary, waitForPort } from './processes.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import mqtt from 'mqtt'
 import { fmt, machine, median, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
 import { nodeRedBinary, nodeRedRate } from './nodered.js'
 import { rulesYaml } from './rules-file.js'
 import { projectRoot, scriptArgs } from './root.js'
+import { unpatchedAedes } from './unpatched.js'
 
 const FLOOD = quick ? 30_000 : 100_000
 // A quick run (under a minute for all benches) takes one round; a full run the median of five
@@ -49,6 +50,8 @@ async function main (): Promise<void> {
     writeFileSync(join(dir, 'topics.json'), JSON.stringify(matching))
     const servers: Array<{ name: string, start: (port: number) => ChildProcess, outputs: boolean }> = [
       { name: 'raw aedes (no rules)', start: (port) => node(['--role', 'aedes', String(port)]), outputs: false },
+      // What the patch (mixed-QoS delivery, QoS downgrade, bounded backlogs) costs the broker itself.
+      { name: 'raw aedes 1.2.0 unpatched', start: (port) => node(['--role', 'aedes', String(port), unpatchedAedes()]), outputs: false },
       { name: 'signalbox, 1,000 rules', start: (port) => spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }), outputs: true }
     ]
     const mosquitto = mosquittoBinary()
@@ -121,7 +124,7 @@ async function main (): Promise<void> {
     }
     console.log()
     if (nodeRedRates.length > 0) {
-      const signalbox = results.get(servers[1].name)!
+      const signalbox = results.get(servers.find((s) => s.name.startsWith('signalbox'))!.name)!
       // A flow that drops messages would finish early and look fast: say whether every output came.
       const expected = passingOf(FLOOD)
       const short = nodeRedOutputs.filter((n) => n < expected)
@@ -180,7 +183,8 @@ function passingOf (flood: number): number {
 
 async function runRole (name: string, args: string[]): Promise<void> {
   if (name === 'aedes') {
-    const { Aedes } = await import('aedes')
+    // args[1]: another copy of aedes to run (the unpatched one), by its entry file.
+    const { Aedes } = (args[1] === undefined ? await import('aedes') : await import(pathToFileURL(args[1]).href)) as typeof import('aedes')
     const aedes = await Aedes.createBroker()
     // TCP_NODELAY, as signalbox's listeners have it: the comparison is about rules, not Nagle.
     createServer({ noDelay: true }, aedes.handle).listen(Number(args[0]), '127.0.0.1')
