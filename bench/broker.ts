@@ -184,7 +184,8 @@ function passingOf (flood: number): number {
 async function runRole (name: string, args: string[]): Promise<void> {
   if (name === 'aedes') {
     // args[1]: another copy of aedes to run (the unpatched one), by its entry file.
-    const { Aedes } = (args[1] === undefined ? await import('aedes') : await import(pathToFileURL(args[1]).href)) as typeof import('aedes')
+    const copy = args[1] !== undefined && !args[1].startsWith('--') ? args[1] : undefined
+    const { Aedes } = (copy === undefined ? await import('aedes') : await import(pathToFileURL(copy).href)) as typeof import('aedes')
     const aedes = await Aedes.createBroker()
     // TCP_NODELAY, as signalbox's listeners have it: the comparison is about rules, not Nagle.
     createServer({ noDelay: true }, aedes.handle).listen(Number(args[0]), '127.0.0.1')

@@ -184,8 +184,10 @@ describe('delivery: slow consumers', function () {
     const frozen = await Promise.all([1, 2, 3].map(async (i) => await frozenSubscriber(sb.port, `frozen-${i}`)))
     const { got } = await subscriber(sb.port, { 'out/#': 1 })
     const pub = await connect(sb.port)
+    // 2 x 3,000 copies of 16 KiB for each frozen subscriber: more than loopback's socket buffers
+    // (which grow to tens of MB) hold, so its backlog bound is reached.
     const n = 3000
-    await flood(pub, n, 4096)
+    await flood(pub, n, 16 * 1024)
     await got.wait(n, 30_000)
     assert.equal(new Set(got.items.map((m) => m.topic)).size, n)
     // The frozen ones are still connected (the drain timeout is far off) and were dropped copies.

@@ -1,11 +1,12 @@
 // Differential: what `signalbox test`'s offline engine predicts a rule set emits must be, message
 // for message (topic, payload, QoS), what real subscribers on overlapping wildcard filters receive
 // from `signalbox run`. Random rule sets (fan-out, chains, loops cut at max_hops, outputs of mixed
-// QoS, retain) and random input streams, from a fixed seed.
+// QoS, retain) and random input streams, from a fixed seed (the benchmarks' seeded generator).
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
+import { random } from '../../bench/workload.js'
 import { OfflineRunner } from '../../engine/offline.js'
 import { topicMatches } from '../../rules/pattern.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
@@ -15,18 +16,6 @@ import { connect } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/signalbox.js'
 
 type Qos = 0 | 1 | 2
-
-/** mulberry32: a small seeded generator, so a failure can be replayed from its seed. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const LEVELS = ['a', 'b', 'c']
 

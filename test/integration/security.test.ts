@@ -10,7 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { makeCertificates, type Certificates } from '../helpers/certs.js'
 import { startRunWith } from '../helpers/cli.js'
 import { Latch, until } from '../helpers/latch.js'
-import { cliPath, requireBinary, runCli } from '../helpers/process.js'
+import { cliPath, requireBinary, runCli, type Spawned } from '../helpers/process.js'
 import { tempDir } from '../helpers/signalbox.js'
 import { onTeardown } from '../helpers/teardown.js'
 
@@ -45,6 +45,20 @@ function collect (c: MqttClient): Latch<string> {
   const got = new Latch<string>()
   c.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
   return got
+}
+
+/** Adds the users (name → password) to dir/users.yaml and runs the config; its first listener's URL. */
+async function startWithUsers (dir: string, config: string, users: Record<string, string>): Promise<{ proc: Spawned, url: string }> {
+  for (const [name, password] of Object.entries(users)) passwd(join(dir, 'users.yaml'), name, password)
+  const { proc, ports } = await startRunWith(['--config', config], 1)
+  return { proc, url: `mqtt://127.0.0.1:${ports[0].port}` }
+}
+
+/** SIGTERM, then the access counters of the 'stopped' line the run logs on its way out. */
+async function stopAndReport (proc: Spawned): Promise<{ access: Record<string, number> }> {
+  proc.child.kill('SIGTERM')
+  await proc.exited
+  return JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
 }
 
 function passwd (file: string, user: string, password: string): void {
@@ -112,9 +126,7 @@ describe('security', function () {
     passwd(users, 'alice', 'new secret')
     await until(() => proc.stderr().includes('"msg":"users reloaded"'), 10000, 'users reloaded')
     assert.equal((await client(url, { username: 'alice', password: 'new secret' })).connected, true)
-    proc.child.kill('SIGTERM')
-    await proc.exited
-    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: { authFailures: number } }
+    const stopped = await stopAndReport(proc)
     assert.equal(stopped.access.authFailures, 3)
   })
 
@@ -128,10 +140,7 @@ acl:
     - { allow: [publish, subscribe], topic: "devices/%u/#" }
     - { allow: subscribe, topic: "devices/#" }
 `)
-    passwd(join(dir, 'users.yaml'), 'alice', 'a')
-    passwd(join(dir, 'users.yaml'), 'bob', 'b')
-    const { proc, ports } = await startRunWith(['--config', config], 1)
-    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const { proc, url } = await startWithUsers(dir, config, { alice: 'a', bob: 'b' })
     const alice = await client(url, { username: 'alice', password: 'a' })
     const bob = await client(url, { username: 'bob', password: 'b' })
     const bobGot = collect(bob)
@@ -147,9 +156,7 @@ acl:
     await new Promise((resolve) => setTimeout(resolve, 200))
     assert.equal(bobGot.items.length, 2, 'the secret and the forged message never arrive')
     assert.equal(alice.connected, true, 'a denied publish does not disconnect')
-    proc.child.kill('SIGTERM')
-    await proc.exited
-    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    const stopped = await stopAndReport(proc)
     assert.equal(stopped.access.publishDenied, 1)
     assert.equal(stopped.access.subscribeDenied, 1)
     assert.equal(stopped.access.deliveryDenied, 1)
@@ -221,9 +228,7 @@ acl:
     assert.equal((await refusal(url, { username: 'bob', password: 'bob' })).code, 5)
     assert.equal((await refusal(url, { username: 'carol', password: 'carol' })).code, 5)
     assert.equal((await client(url, { username: 'carol', password: 'a new one' })).connected, true)
-    proc.child.kill('SIGTERM')
-    await proc.exited
-    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    const stopped = await stopAndReport(proc)
     assert.ok(stopped.access.revokedDisconnects >= 2, JSON.stringify(stopped.access))
   })
 
@@ -239,10 +244,7 @@ acl:
     - { allow: subscribe, topic: "$signalbox/#" }
     - { allow: subscribe, topic: "$SYS/#" }
 `)
-    passwd(join(dir, 'users.yaml'), 'dev', 'd')
-    passwd(join(dir, 'users.yaml'), 'ops', 'o')
-    const { proc, ports } = await startRunWith(['--config', config], 1)
-    const url = `mqtt://127.0.0.1:${ports[0].port}`
+    const { proc, url } = await startWithUsers(dir, config, { dev: 'd', ops: 'o' })
     const watcher = await client(url, { username: 'dev', password: 'd' })
     const got = collect(watcher)
     await watcher.subscribeAsync(['$signalbox/#', '$SYS/fake/#', 'out/#'], { qos: 1 })
@@ -257,9 +259,7 @@ acl:
     await new Promise((resolve) => setTimeout(resolve, 200))
     assert.deepEqual(got.items.sort(), ['$signalbox/dead-letter/echo {"code":"DRILL"}', 'out/1 after'])
     assert.equal(dev.connected, true)
-    proc.child.kill('SIGTERM')
-    await proc.exited
-    const stopped = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"stopped"'))!) as { access: Record<string, number> }
+    const stopped = await stopAndReport(proc)
     assert.equal(stopped.access.topicReserved, 3)
   })
 
