@@ -71,7 +71,8 @@ async function main (): Promise<void> {
     const nodeRedRates: number[] = []
     const nodeRedOutputs: number[] = []
     for (let run = 0; run < RUNS; run++) {
-      for (const s of servers) {
+      // Each round starts with another server, so no server always follows the same one.
+      for (const s of [...servers.slice(run % servers.length), ...servers.slice(0, run % servers.length)]) {
         const port = await freePort()
         const server = s.start(port)
         try {
@@ -103,7 +104,7 @@ async function main (): Promise<void> {
     }
     const raw = results.get(servers[0].name)!
     const ratio = (a: number[], b: number[]): string => `${(median(a) / median(b)).toFixed(2)}×`
-    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood: ${floods.map((f) => f.name).join('; ')}; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; ${RUNS === 1 ? 'one round (--quick)' : `medians of ${RUNS} interleaved runs`})`)
+    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood: ${floods.map((f) => f.name).join('; ')}; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; ${RUNS === 1 ? 'one round (--quick)' : `medians of ${RUNS} interleaved runs, each round starting with the next server`})`)
     console.log()
     console.log(`Accepted input rate, msg/s (÷ raw aedes), and latency at ${fmt(PACE)} msg/s:`)
     console.log()
