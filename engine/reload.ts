@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { formatProblem } from '../rules/problems.js'
-import { loadRuleSet, type RuleSet } from '../rules/ruleset.js'
+import { loadRuleSetInSteps, type RuleSet } from '../rules/ruleset.js'
 import { SourceCache } from '../rules/source-cache.js'
 import type { Engine } from './engine.js'
 import type { Logger } from './logger.js'
@@ -71,7 +71,15 @@ export class Reloader {
     const started = performance.now()
     const hitsBefore = this.cache.hits
     const editsBefore = this.cache.edits
-    const loaded = loadRuleSet(this.options.paths, this.cache)
+    // One file at a time, letting the broker serve between files: a directory of many files never
+    // holds the traffic for more than its largest file's read or compile.
+    const steps = loadRuleSetInSteps(this.options.paths, this.cache)
+    let step = steps.next()
+    while (step.done !== true) {
+      await new Promise((resolve) => setImmediate(resolve))
+      step = steps.next()
+    }
+    const loaded = step.value
     const unchangedFiles = this.cache.hits - hitsBefore
     // Files edited inside their rules, read from their last read (only the touched rules parsed and compiled).
     const editedFiles = this.cache.edits - editsBefore

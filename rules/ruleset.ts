@@ -68,6 +68,19 @@ export function expandRulePaths (paths: string[]): { files: string[], problems: 
  * With a cache, files unchanged since its last load are not parsed again.
  */
 export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResult {
+  const steps = loadRuleSetInSteps(paths, cache)
+  for (;;) {
+    const step = steps.next()
+    if (step.done === true) return step.value
+  }
+}
+
+/**
+ * loadRuleSet one file at a time: the generator pauses after reading and after compiling each
+ * file, so whoever drives it (the reloader, between turns of the event loop) keeps a large rule set
+ * from holding everything else for the whole load. Each step is one file's work.
+ */
+export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Generator<void, RuleSetResult> {
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
   // Where each name was first used; its position is worked out only for a duplicate's message.
@@ -81,6 +94,7 @@ export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResul
     sources.push(loaded.source)
     problems.push(...loaded.problems)
     sinks.addFile(loaded.source, problems)
+    yield
   }
   cache?.retain(files)
   const fingerprint = sinks.fingerprint()
@@ -102,6 +116,7 @@ export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResul
       })
     }
     rules.push(...compiled.rules)
+    yield
   }
   problems.push(...sinks.unusedWarnings())
   const sorted = sortProblems(problems)

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { parseSource } from '../../rules/load.js'
 import { formatProblem, formatProblemShort } from '../../rules/problems.js'
-import { loadRuleSet } from '../../rules/ruleset.js'
+import { loadRuleSet, loadRuleSetInSteps } from '../../rules/ruleset.js'
 import { renderRuleSchema } from '../../rules/schema.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
 
@@ -23,6 +23,34 @@ describe('compile', () => {
         const expected = readFileSync(join(dir, f.replace(/\.yaml$/, '.expected')), 'utf8').trim().split('\n')
         assert.deepEqual(actual, expected)
       })
+    }
+  })
+
+  it('loads in steps, one file\'s read or compile each, to the same result as loadRuleSet', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    try {
+      for (let f = 0; f < 4; f++) writeFileSync(join(dir, `f${f}.yaml`), `version: 1\nrules:\n  - name: r${f}\n    from: in/${f}/+x\n    to: [{ mqtt: "out/{x}" }]\n`)
+      const steps = loadRuleSetInSteps([dir])
+      let pauses = 0
+      let step = steps.next()
+      for (; step.done !== true; step = steps.next()) pauses++
+      // Four files read, then four compiled: a pause after each.
+      assert.equal(pauses, 8)
+      const whole = loadRuleSet([dir])
+      assert.ok(step.value.ok && whole.ok)
+      if (step.value.ok && whole.ok) {
+        assert.deepEqual(step.value.ruleSet.rules.map((r) => [r.name, r.pattern.filter]), whole.ruleSet.rules.map((r) => [r.name, r.pattern.filter]))
+        assert.deepEqual(step.value.ruleSet.files, whole.ruleSet.files)
+      }
+      writeFileSync(join(dir, 'f1.yaml'), 'version: 1\nrules:\n  - name: r1\n    from: in/+x\n    to: [{ mqtt: "out/{y}" }]\n')
+      const codes = (r: ReturnType<typeof loadRuleSet>): string[] => r.ok ? [] : r.problems.map((p) => `${p.line}:${p.col} ${p.code}`)
+      const broken = loadRuleSetInSteps([dir])
+      let last = broken.next()
+      while (last.done !== true) last = broken.next()
+      assert.deepEqual(codes(last.value), ['5:23 UNKNOWN_CAPTURE'])
+      assert.deepEqual(codes(last.value), codes(loadRuleSet([dir])))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
