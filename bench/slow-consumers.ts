@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect as tcpConnect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import mqtt from 'mqtt'
@@ -18,7 +19,7 @@ import { fmt, machine, median, quick } from './stats.js'
 import { unpatchedAedes } from './unpatched.js'
 
 const RATE = 2000
-const SECONDS = Number(process.env.SLOW_SECONDS ?? (quick ? 3 : 6))
+const SECONDS = quick ? 3 : 6
 const RUNS = quick ? 1 : 3
 const FROZEN = [0, 1, 10]
 // 4 KiB messages, 8 MB/s: a frozen subscriber's socket buffers (a few MB on loopback) fill within the first second.
@@ -56,7 +57,7 @@ async function main (): Promise<void> {
           try {
             await waitForPort(port)
             const freezer = frozen > 0 ? node(['--role', 'freeze', String(port), String(frozen)]) : undefined
-            if (freezer !== undefined) await lineFrom(freezer)
+            if (freezer !== undefined) await lineReader(freezer)()
             const r = await measure(port, s.filter)
             freezer?.kill('SIGKILL')
             rows[i].p50.push(r.p50); rows[i].p99.push(r.p99); rows[i].gap.push(r.gap); rows[i].lost.push(r.lost)
@@ -87,31 +88,21 @@ function node (args: string[]): ChildProcess {
   return spawn(process.execPath, [...scriptArgs(self), ...args, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
 }
 
-async function lineFrom (proc: ChildProcess): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    let out = ''
-    proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(out.trim()) })
-    proc.on('exit', (code) => reject(new Error(`bench role exited ${String(code)}`)))
-  })
+/** Reads a child's stdout line by line: each call, its next line (an error if it exits first). */
+function lineReader (proc: ChildProcess): () => Promise<string> {
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]()
+  return async () => {
+    const next = await lines.next()
+    if (next.done === true) throw new Error(`bench role exited ${String(proc.exitCode)}`)
+    return next.value
+  }
 }
 
 /** The subscriber and the paced publisher, each a process; the subscriber's figures. */
 async function measure (port: number, filter: string): Promise<{ p50: number, p99: number, gap: number, lost: number }> {
   const sub = node(['--role', 'subscribe', String(port), filter])
   // Its first line says it has subscribed, its second holds the figures.
-  const lines: string[] = []
-  let partial = ''
-  const next = async (): Promise<string> => await new Promise((resolve) => {
-    const check = (): void => { if (lines.length > 0) { sub.stdout!.off('data', onData); resolve(lines.shift()!) } }
-    const onData = (d: Buffer): void => {
-      partial += d.toString()
-      let nl: number
-      while ((nl = partial.indexOf('\n')) >= 0) { lines.push(partial.slice(0, nl)); partial = partial.slice(nl + 1) }
-      check()
-    }
-    sub.stdout!.on('data', onData)
-    check()
-  })
+  const next = lineReader(sub)
   await next()
   const result = next()
   const pub = node(['--role', 'publish', String(port)])

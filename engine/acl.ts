@@ -134,7 +134,7 @@ function substitute (filter: string, who: Identity): string[] | undefined {
 }
 
 /** Whether a user name or client id may fill a %u or %c: non-empty, and nothing that acts as a pattern. */
-export function usable (value: string | null): value is string {
+function usable (value: string | null): value is string {
   return value !== null && value !== '' && !/[/+#%]/.test(value)
 }
 

@@ -37,7 +37,7 @@ export interface BrokerStats {
 
 /** Per-client drop counts kept for this many client ids; the rest are summed under OTHER_CLIENTS. */
 const MAX_COUNTED_CLIENTS = 1000
-export const OTHER_CLIENTS = '(other)'
+const OTHER_CLIENTS = '(other)'
 
 /** aedes' CONNACK code for a protocol version it does not speak (MQTT 5 among them). */
 const UNACCEPTABLE_PROTOCOL_VERSION = 1
