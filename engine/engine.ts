@@ -7,6 +7,7 @@ import type { OutMessage, Publish, Sink } from '../adapters/sink.js'
 import type { CompiledMqttOutput, CompiledOutput, CompiledRule, CompiledSinkOutput } from '../rules/compile.js'
 import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
+import { Slice } from '../rules/slices.js'
 import type { FailureCode } from './errors.js'
 import type { Logger } from './logger.js'
 import { DEFAULT_LIMITS } from './limits.js'
@@ -92,6 +93,19 @@ export class Engine {
   /** Swaps in a new rule set (and the sinks it sends to) with one reference assignment. */
   swap (ruleSet: RuleSet, sinks: SinkMap = this.active.sinks): void {
     this.active = this.prepare(ruleSet, sinks)
+  }
+
+  /**
+   * Makes a rule set ready to swap in, in slices (rules/slices.ts): building the router of a large
+   * set takes tens of milliseconds, and the running set keeps handling messages meanwhile.
+   */
+  * prepareInSteps (ruleSet: RuleSet, sinks: SinkMap = this.active.sinks): Generator<undefined, PreparedRuleSet> {
+    return { active: yield * this.prepareSteps(ruleSet, sinks) }
+  }
+
+  /** Swaps in a set prepareInSteps made ready, with one reference assignment. */
+  swapPrepared (prepared: PreparedRuleSet): void {
+    this.active = prepared.active
   }
 
   get ruleSet (): RuleSet {
@@ -271,6 +285,14 @@ export class Engine {
   }
 
   private prepare (ruleSet: RuleSet, sinks: SinkMap): ActiveRuleSet {
+    const steps = this.prepareSteps(ruleSet, sinks)
+    for (;;) {
+      const step = steps.next()
+      if (step.done === true) return step.value
+    }
+  }
+
+  private * prepareSteps (ruleSet: RuleSet, sinks: SinkMap): Generator<undefined, ActiveRuleSet> {
     // The fields the picker builds: every field a picking rule reads (rules read few, and the same ones).
     const fields: string[] = []
     for (const rule of ruleSet.rules) {
@@ -279,7 +301,9 @@ export class Engine {
     }
     const picker = PayloadPicker.for(fields, this.maxJsonDepth)
     const router = new Router<ActiveRule>()
+    const slice = new Slice()
     for (const rule of ruleSet.rules) {
+      if (slice.due) { yield; slice.restart() }
       let counters = this.ruleCounters.get(rule.name)
       if (counters === undefined) { counters = createRuleCounters(); this.ruleCounters.set(rule.name, counters) }
       router.add(rule.pattern.filter, {
@@ -292,6 +316,11 @@ export class Engine {
     }
     return { ruleSet, router, sinks, picker }
   }
+}
+
+/** A rule set ready to swap in: opaque outside the engine. */
+export interface PreparedRuleSet {
+  readonly active: ActiveRuleSet
 }
 
 function captureParams (rule: CompiledRule, levels: string[]): Record<string, string> {

@@ -1,12 +1,15 @@
 /**
  * Hot reload: the whole new rule set is loaded, validated and compiled off to the side, its sinks
  * diffed and started, and only then swapped in with one reference assignment, so each message is
- * handled entirely by the old set or entirely by the new one. A set that fails to load changes
+ * handled entirely by the old set or entirely by the new one. None of it holds the broker for more
+ * than a few milliseconds at a time: YAML and schema work run on a worker thread, the rest in slices. A set that fails to load changes
  * nothing; every problem is logged with file:line:col, and a later good save recovers.
  */
 import { performance } from 'node:perf_hooks'
 import { formatProblem } from '../rules/problems.js'
-import { loadRuleSetInSteps, type RuleSet } from '../rules/ruleset.js'
+import { OffThreadParser } from '../rules/parse-off-thread.js'
+import type { ParsedFile } from '../rules/parse-file.js'
+import { loadRuleSetInSteps, type RuleSet, type RuleSetResult } from '../rules/ruleset.js'
 import { SourceCache } from '../rules/source-cache.js'
 import type { Engine } from './engine.js'
 import type { Logger } from './logger.js'
@@ -19,6 +22,8 @@ export interface ReloadStats {
   lastError: string | undefined
   /** Load + compile + sink start + swap, in ms, of the last successful reload. */
   lastDurationMs: number | undefined
+  /** A reload is reading and compiling the rules now (the running ones keep handling messages). */
+  loading: boolean
 }
 
 export interface ReloaderOptions {
@@ -35,11 +40,12 @@ export interface ReloaderOptions {
 }
 
 export class Reloader {
-  readonly stats: ReloadStats = { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined }
+  readonly stats: ReloadStats = { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined, loading: false }
   private readonly cache: SourceCache
   private running: Promise<void> | undefined
   private again = false
   private readonly retiring = new Set<Promise<void>>()
+  private readonly parser = new OffThreadParser()
 
   constructor (private readonly options: ReloaderOptions) {
     this.cache = options.cache ?? new SourceCache()
@@ -71,15 +77,7 @@ export class Reloader {
     const started = performance.now()
     const hitsBefore = this.cache.hits
     const editsBefore = this.cache.edits
-    // One file at a time, letting the broker serve between files: a directory of many files never
-    // holds the traffic for more than its largest file's read or compile.
-    const steps = loadRuleSetInSteps(this.options.paths, this.cache)
-    let step = steps.next()
-    while (step.done !== true) {
-      await new Promise((resolve) => setImmediate(resolve))
-      step = steps.next()
-    }
-    const loaded = step.value
+    const loaded = await this.loadInSteps()
     const unchangedFiles = this.cache.hits - hitsBefore
     // Files edited inside their rules, read from their last read (only the touched rules parsed and compiled).
     const editedFiles = this.cache.edits - editsBefore
@@ -95,7 +93,10 @@ export class Reloader {
       this.fail(reason, (err as Error).message, [])
       return
     }
-    engine.swap(loaded.ruleSet, plan.sinks)
+    const preparing = engine.prepareInSteps(loaded.ruleSet, plan.sinks)
+    let prepared = preparing.next()
+    for (; prepared.done !== true; prepared = preparing.next()) await turn()
+    engine.swapPrepared(prepared.value)
     this.options.onSwap?.(loaded.ruleSet)
     const retiring = pool.commit(plan, this.options.drainTimeoutMs)
     this.retiring.add(retiring)
@@ -116,9 +117,38 @@ export class Reloader {
     }, 'rules reloaded')
   }
 
+  /**
+   * Loads the rule set without holding the broker: files are parsed and validated on another
+   * thread, and the rest (taking the parse in, compiling) runs in slices with turns of the event
+   * loop between them.
+   */
+  private async loadInSteps (): Promise<RuleSetResult> {
+    const steps = loadRuleSetInSteps(this.options.paths, this.cache)
+    this.stats.loading = true
+    try {
+      let answer: ParsedFile | undefined
+      for (;;) {
+        const step = steps.next(answer)
+        if (step.done === true) return step.value
+        answer = undefined
+        if (step.value !== undefined) answer = await this.parser.parse(step.value.parse.file, step.value.parse.text, turn)
+        await turn()
+      }
+    } finally {
+      this.stats.loading = false
+      // The thread's heap holds the garbage of every parse: ending it gives that memory back.
+      await this.parser.close()
+    }
+  }
+
   private fail (reason: string, summary: string, problems: string[]): void {
     this.stats.failures++
     this.stats.lastError = summary
     this.options.logger.error({ reason, problems }, `reload failed, the previous rules keep running: ${summary}`)
   }
+}
+
+/** One turn of the event loop: what a reload lets the broker do between its slices. */
+async function turn (): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve))
 }

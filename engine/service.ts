@@ -129,6 +129,8 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     drainTimeoutMs: settings.drainTimeoutMs,
     cache: options.sourceCache,
     onSwap: (next) => {
+      // Worked out only for sources to follow (10,000 rules' filters take milliseconds).
+      if (sources.length === 0) return
       const filters = filtersOf(next)
       for (const source of sources) source.follow(filters).catch(() => {})
     }

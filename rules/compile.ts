@@ -8,6 +8,7 @@ import { compileOutput, type CompiledOutput, type SourcePosition } from './outpu
 import { parsePattern, type Pattern } from './pattern.js'
 import type { RuleProblem } from './problems.js'
 import type { SinkEffect, SinkTable } from './sinks.js'
+import { Slice, type Slicing } from './slices.js'
 
 export type { CompiledOutput, CompiledMqttOutput, CompiledSinkOutput, SourcePosition } from './outputs.js'
 
@@ -57,28 +58,41 @@ export type KeptRules = Map<object, { rule: CompiledRule, effects: readonly Sink
  * (the kept rules of the file's last read, compiled against the same sinks), a rule whose data
  * object is among them is not compiled again.
  */
-export function compileRuleFile (source: SourceFile, sinks: SinkTable, previous?: KeptRules): { rules: CompiledRule[], problems: RuleProblem[], kept: KeptRules } {
+export function compileRuleFile (source: SourceFile, sinks: SinkTable, previous?: KeptRules): FileCompile {
+  const steps = compileRuleFileInSteps(source, sinks, previous)
+  for (;;) {
+    const step = steps.next()
+    if (step.done === true) return step.value
+  }
+}
+
+export interface FileCompile { rules: CompiledRule[], problems: RuleProblem[], kept: KeptRules }
+
+/** compileRuleFile in slices (slices.ts): it pauses whenever it has held the thread for a slice. */
+export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, previous?: KeptRules, slice: Slicing = new Slice()): Generator<undefined, FileCompile> {
   const problems: RuleProblem[] = []
   const rules: CompiledRule[] = []
   const kept: KeptRules = new Map()
   const data = source.data as { rules?: unknown }
   if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return { rules, problems, kept }
-  data.rules.forEach((raw: unknown, index: number) => {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return
+  for (let index = 0; index < data.rules.length; index++) {
+    if (slice.due) { yield; slice.restart() }
+    const raw: unknown = data.rules[index]
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
     const before = previous?.get(raw)
     if (before !== undefined) {
       sinks.replay(before.effects)
       const rule = moveRule(before.rule, source, index)
       kept.set(raw, { rule, effects: before.effects })
       rules.push(rule)
-      return
+      continue
     }
     const problemsBefore = problems.length
     const { result: rule, effects } = sinks.recordDuring(() => compileRule(source, raw as RawRule, ['rules', index], sinks, problems))
-    if (rule === undefined) return
+    if (rule === undefined) continue
     rules.push(rule)
     if (problems.length === problemsBefore && effects.every((e) => e.kind === 'used')) kept.set(raw, { rule, effects })
-  })
+  }
   return { rules, problems, kept }
 }
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
-import { itemLine, lineStart, readYamlFast, type TopKey } from './fast-yaml.js'
+import { itemLine, lineStart, readYamlFast, type FastRead, type TopKey } from './fast-yaml.js'
 import { readYamlEdit } from './yaml-edit.js'
 import type { ProblemCode, RuleProblem, Severity } from './problems.js'
 
@@ -116,6 +116,42 @@ export function parseSource (file: string, text: string): { ok: true, source: So
   const fast = readYamlFast(text)
   if (fast !== undefined) return { ok: true, source: new FastSource(file, text, fast.data, fast.ruleOffsets, fast.topKeys) }
   return parseWithYaml(file, text)
+}
+
+/**
+ * A file read elsewhere (the reloader's parse worker, rules/parse-worker.ts) from its data: with the
+ * fast path's offsets when it took the file, otherwise with the `yaml` document parsed again here
+ * when a position is first needed (only a problem or a trace needs one).
+ */
+export function sourceFromRead (file: string, text: string, read: FastRead | { data: unknown }): SourceFile {
+  return 'ruleOffsets' in read ? new FastSource(file, text, read.data, read.ruleOffsets, read.topKeys) : new LateYamlSource(file, text, read.data)
+}
+
+/** A file the `yaml` library read elsewhere: its document (and its line counter) parsed when first needed. */
+class LateYamlSource implements SourceFile {
+  private parsed: { doc: Document.Parsed, lineCounter: LineCounter } | undefined
+
+  constructor (readonly file: string, readonly text: string, readonly data: unknown) {}
+
+  get doc (): Document.Parsed { return this.parse().doc }
+  get lineCounter (): LineCounter { return this.parse().lineCounter }
+
+  locate (path: DataPath): Located {
+    return { doc: this.doc, base: 0, path, floor: 0 }
+  }
+
+  private parse (): { doc: Document.Parsed, lineCounter: LineCounter } {
+    if (this.parsed === undefined) {
+      const lineCounter = new LineCounter()
+      this.parsed = { doc: parseDocument(this.text, { ...YAML_OPTIONS, lineCounter }), lineCounter }
+    }
+    return this.parsed
+  }
+}
+
+/** How a source was read, for sending it to another thread: its data and, from the fast path, its offsets. */
+export function readOf (source: SourceFile): FastRead | { data: unknown } {
+  return source instanceof FastSource ? { data: source.data, ruleOffsets: source.ruleOffsets, topKeys: source.topKeys } : { data: source.data }
 }
 
 /**

@@ -1,12 +1,12 @@
 /** Loads a whole rule set (files and directories) through load → validate → compile, collecting every problem. */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { compileRuleFile, type CompiledRule } from './compile.js'
-import { loadSource, positionOf, problemAt } from './load.js'
+import { compileRuleFileInSteps, type CompiledRule } from './compile.js'
+import { positionOf, problemAt } from './load.js'
+import { parseAndValidate, type ParsedFile } from './parse-file.js'
 import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
 import { SinkTable } from './sinks.js'
-import type { CachedLoad, SourceCache } from './source-cache.js'
-import { validateRuleFile } from './validate.js'
+import type { SourceCache } from './source-cache.js'
 import type { SinkDefinition } from '../adapters/sink.js'
 import type { SourceFile } from './load.js'
 
@@ -23,21 +23,16 @@ export type RuleSetResult =
   | { ok: false, problems: RuleProblem[] }
 
 /** Compiles a file, or takes its kept compile (replaying what it did to the sink table). */
-function compileCached (source: SourceFile, sinks: SinkTable, fingerprint: string, cache: SourceCache | undefined): { rules: CompiledRule[], problems: RuleProblem[] } {
-  if (cache === undefined) return compileRuleFile(source, sinks)
+function * compileCached (source: SourceFile, sinks: SinkTable, fingerprint: string, cache: SourceCache | undefined): Generator<undefined, { rules: CompiledRule[], problems: RuleProblem[] }> {
+  if (cache === undefined) return yield * compileRuleFileInSteps(source, sinks)
   const kept = cache.compiled(source, fingerprint)
   if (kept !== undefined) {
     sinks.replay(kept.effects)
     return kept
   }
-  const { result, effects } = sinks.recordDuring(() => compileRuleFile(source, sinks, cache.keptBefore(source, fingerprint)))
+  const { result, effects } = yield * sinks.recordSteps(compileRuleFileInSteps(source, sinks, cache.keptBefore(source, fingerprint)))
   cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects, kept: result.kept })
   return result
-}
-
-function loadAndValidate (file: string): CachedLoad {
-  const loaded = loadSource(file)
-  return loaded.ok ? { ok: true, source: loaded.source, problems: validateRuleFile(loaded.source) } : loaded
 }
 
 /** Whether a path is a directory: true, false, or undefined when it does not exist or cannot be read. */
@@ -64,23 +59,33 @@ export function expandRulePaths (paths: string[]): { files: string[], problems: 
 }
 
 /**
+ * What a step of loadRuleSetInSteps asks of whoever drives it: a file parsed and validated
+ * (parseAndValidate, here or on another thread; from this text, or read there when the text is
+ * undefined), answered through next(); or, undefined, only a chance to let other work run.
+ */
+export type LoadRequest = { parse: { file: string, text: string | undefined } } | undefined
+
+/**
  * Loads, validates and compiles every file; the set is usable only when no file has an error.
  * With a cache, files unchanged since its last load are not parsed again.
  */
 export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResult {
   const steps = loadRuleSetInSteps(paths, cache)
+  let answer: ParsedFile | undefined
   for (;;) {
-    const step = steps.next()
+    const step = steps.next(answer)
     if (step.done === true) return step.value
+    answer = step.value !== undefined ? parseAndValidate(step.value.parse.file, step.value.parse.text) : undefined
   }
 }
 
 /**
- * loadRuleSet one file at a time: the generator pauses after reading and after compiling each
- * file, so whoever drives it (the reloader, between turns of the event loop) keeps a large rule set
- * from holding everything else for the whole load. Each step is one file's work.
+ * loadRuleSet in steps, for a driver that keeps a large rule set from holding everything else
+ * for the whole load (the reloader, which parses on another thread and lets the event loop turn
+ * between steps): it asks for each file it has to parse, pauses after each file's read, and
+ * compiles in slices (slices.ts).
  */
-export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Generator<void, RuleSetResult> {
+export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Generator<LoadRequest, RuleSetResult, ParsedFile | undefined> {
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
   // Where each name was first used; its position is worked out only for a duplicate's message.
@@ -89,7 +94,15 @@ export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Gen
   const sinks = new SinkTable()
   const sources: SourceFile[] = []
   for (const file of files) {
-    const loaded = cache !== undefined ? cache.load(file) : loadAndValidate(file)
+    const found = cache !== undefined ? cache.lookup(file) : { ok: 'unparsed' as const, text: undefined }
+    let loaded: ParsedFile
+    if (found.ok === 'unparsed') {
+      const parsed = yield { parse: { file, text: found.text } }
+      if (parsed === undefined) throw new Error(`loadRuleSetInSteps: no parse of ${file} was given`)
+      loaded = cache !== undefined ? cache.store(file, parsed) : parsed
+    } else {
+      loaded = found
+    }
     if (!loaded.ok) { problems.push(...loaded.problems); continue }
     sources.push(loaded.source)
     problems.push(...loaded.problems)
@@ -99,7 +112,7 @@ export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Gen
   cache?.retain(files)
   const fingerprint = sinks.fingerprint()
   for (const source of sources) {
-    const compiled = compileCached(source, sinks, fingerprint, cache)
+    const compiled = yield * compileCached(source, sinks, fingerprint, cache)
     problems.push(...compiled.problems)
     const raw = (source.data as { rules?: Array<{ name?: unknown }> }).rules
     if (Array.isArray(raw)) {

@@ -100,6 +100,26 @@ export class SinkTable {
     }
   }
 
+  /** recordDuring for a compile in steps: what it does to the table between its pauses is recorded. */
+  * recordSteps<T> (steps: Generator<undefined, T>): Generator<undefined, { result: T, effects: SinkEffect[] }> {
+    const effects: SinkEffect[] = []
+    for (;;) {
+      const outer = this.recording
+      this.recording = effects
+      let step: IteratorResult<undefined, T>
+      try {
+        step = steps.next()
+      } finally {
+        this.recording = outer
+      }
+      if (step.done === true) {
+        outer?.push(...effects)
+        return { result: step.value, effects }
+      }
+      yield
+    }
+  }
+
   /** Does to the table what a recorded compile did (sinks used, implicit sinks created, in order). */
   replay (effects: readonly SinkEffect[]): void {
     for (const e of effects) {

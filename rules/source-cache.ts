@@ -7,10 +7,11 @@
  * edit touches are parsed and compiled again).
  */
 import type { CompiledRule, KeptRules } from './compile.js'
-import { parseEdited, parseSource, readSourceText, type SourceFile } from './load.js'
+import { parseEdited, readSourceText, type SourceFile } from './load.js'
+import { parseAndValidate, type ParsedFile } from './parse-file.js'
 import type { RuleProblem } from './problems.js'
 import type { SinkEffect } from './sinks.js'
-import { validateRuleFile } from './validate.js'
+import { validateEdited, validateRuleFile } from './validate.js'
 
 /** A file's compile, valid while the declared sinks keep the same fingerprint. */
 export interface CachedCompile {
@@ -29,7 +30,13 @@ interface Entry {
   problems: RuleProblem[]
 }
 
-export type CachedLoad = { ok: true, source: SourceFile, problems: RuleProblem[] } | { ok: false, problems: RuleProblem[] }
+export type CachedLoad = ParsedFile
+
+/**
+ * What the cache has for a file: its load, or a file for the caller to parse (from this text, or
+ * read by the parser itself when the cache had nothing to compare it with) and hand to store().
+ */
+export type CacheLookup = CachedLoad | { ok: 'unparsed', text: string | undefined }
 
 export class SourceCache {
   private readonly entries = new Map<string, Entry>()
@@ -43,25 +50,42 @@ export class SourceCache {
 
   /** Reads a file; parses and validates it unless its text is what it was last time. */
   load (file: string): CachedLoad {
+    const found = this.lookup(file)
+    return found.ok === 'unparsed' ? this.store(file, parseAndValidate(file, found.text)) : found
+  }
+
+  /**
+   * Reads a file: unchanged since the last load, or edited inside its rules (read from its last
+   * read, only the rules the edit touches parsed), it is done here; otherwise its text comes back
+   * for the caller to parse.
+   */
+  lookup (file: string): CacheLookup {
+    const cached = this.entries.get(file)
+    if (cached === undefined) return { ok: 'unparsed', text: undefined }
     const read = readSourceText(file)
     if (!read.ok) { this.entries.delete(file); return read }
-    const cached = this.entries.get(file)
-    if (cached !== undefined && cached.text === read.text) {
+    if (cached.text === read.text) {
       this.hits++
       return { ok: true, source: cached.source, problems: cached.problems }
     }
-    const edited = cached !== undefined ? parseEdited(file, read.text, cached.source) : undefined
-    if (edited !== undefined) {
-      this.edits++
-      // One link only: the last read, not the whole history of a file's edits.
-      this.previous.delete(cached!.source)
-      this.previous.set(edited, cached!.source)
-    }
-    const parsed = edited !== undefined ? { ok: true as const, source: edited } : parseSource(file, read.text)
+    const edited = parseEdited(file, read.text, cached.source)
+    if (edited === undefined) return { ok: 'unparsed', text: read.text }
+    const problems = cached.problems.length === 0 ? validateEdited(edited, keptRules(cached.source)) : validateRuleFile(edited)
+    // Placing problems may need the whole file's yaml document: that is the parser's work (on the
+    // reloader's thread), and a file with problems keeps no compiles worth reading it here for.
+    if (problems.length > 0) return { ok: 'unparsed', text: read.text }
+    this.edits++
+    // One link only: the last read, not the whole history of a file's edits.
+    this.previous.delete(cached.source)
+    this.previous.set(edited, cached.source)
+    return this.store(file, { ok: true, source: edited, problems })
+  }
+
+  /** Keeps a file's parse for the next load. */
+  store (file: string, parsed: ParsedFile): CachedLoad {
     if (!parsed.ok) { this.entries.delete(file); return parsed }
-    const problems = validateRuleFile(parsed.source)
-    this.entries.set(file, { text: read.text, source: parsed.source, problems })
-    return { ok: true, source: parsed.source, problems }
+    this.entries.set(file, { text: parsed.source.text, source: parsed.source, problems: parsed.problems })
+    return parsed
   }
 
   /** The compile of this parsed file against sinks with this fingerprint, if kept. */
@@ -86,4 +110,10 @@ export class SourceCache {
     const keep = new Set(files)
     for (const file of this.entries.keys()) if (!keep.has(file)) this.entries.delete(file)
   }
+}
+
+/** The rule data objects of a read: an edit read from it keeps those it did not touch. */
+function keptRules (source: SourceFile): Set<unknown> {
+  const rules = (source.data as { rules?: unknown } | null)?.rules
+  return new Set(Array.isArray(rules) ? rules : [])
 }

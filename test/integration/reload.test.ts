@@ -113,6 +113,36 @@ describe('hot reload', function () {
     assert.deepEqual(got.map((m) => `${m.topic} ${m.payload}`), ['out/1 {"v":"one"}', 'out/2 {"v":"one"}', 'out/3 {"v":"three"}'])
   })
 
+  it('keeps the traffic moving while a large file loads: messages are delivered while it is read and compiled, by the old rules', async () => {
+    const sb = await startSignalbox(echo('one'), { watch: true })
+    const sub = await connect(sb.port)
+    const pub = await connect(sb.port)
+    // 5,000 rules on other topics, and the echo rule at the end: about a second of parsing and
+    // compiling, which used to run as one step of the event loop (nothing delivered until it ended).
+    const others = Array.from({ length: 5000 }, (_, i) => `  - name: other-${i}\n    from: sensors/${i}/+room\n    where: { ">": [{ var: payload.v }, ${i}] }\n    to: [{ mqtt: "alerts/{room}/${i}" }]\n`).join('')
+    const stats = sb.service.reloader.stats
+    const whileLoading: string[] = []
+    let received = 0
+    sub.on('message', (_topic, payload) => {
+      received++
+      if (stats.loading) whileLoading.push(payload.toString())
+    })
+    await sub.subscribeAsync('out/#', { qos: 0 })
+    let n = 0
+    const stream = setInterval(() => { pub.publish(`in/${n++}`, '') }, 5)
+    try {
+      await until(() => received >= 5, 5000, 'the stream')
+      await rewrite(sb, echo('two').replace('rules:\n', `rules:\n${others}`))
+      assert.equal(stats.lastError, undefined)
+      assert.equal(sb.engine.ruleSet.rules.length, 5001)
+    } finally {
+      clearInterval(stream)
+    }
+    // With the loader on the event loop this was 0: the loop was busy for the whole read and compile.
+    assert.ok(whileLoading.length >= 10, `${whileLoading.length} messages delivered while the rules were loading`)
+    assert.ok(whileLoading.every((p) => p === '{"v":"one"}'), 'each by the old rules')
+  })
+
   it('follows an editor that saves by writing a temporary file and renaming it over the rules file', async () => {
     const sb = await startSignalbox(echo('one'), { watch: true })
     const out = await subscribe(sb.port, ['out/#'])

@@ -2,11 +2,15 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { basename, join, relative } from 'node:path'
+import { compileRuleFileInSteps } from '../../rules/compile.js'
 import { parseSource } from '../../rules/load.js'
+import { parseAndValidate, type ParsedFile } from '../../rules/parse-file.js'
 import { formatProblem, formatProblemShort } from '../../rules/problems.js'
 import { loadRuleSet, loadRuleSetInSteps } from '../../rules/ruleset.js'
 import { renderRuleSchema } from '../../rules/schema.js'
+import { SinkTable } from '../../rules/sinks.js'
+import { SourceCache } from '../../rules/source-cache.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
 
 describe('compile', () => {
@@ -26,29 +30,65 @@ describe('compile', () => {
     }
   })
 
-  it('loads in steps, one file\'s read or compile each, to the same result as loadRuleSet', () => {
+  it('loads in steps, asking for each parse and pausing after each file, to the same result as loadRuleSet', () => {
     const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    // Drives the steps as the reloader does, parsing here; counts the parses asked for and the plain pauses.
+    const drive = (steps: ReturnType<typeof loadRuleSetInSteps>): { result: ReturnType<typeof loadRuleSet>, parses: string[], pauses: number } => {
+      const parses: string[] = []
+      let pauses = 0
+      let answer: ParsedFile | undefined
+      for (;;) {
+        const step = steps.next(answer)
+        if (step.done === true) return { result: step.value, parses, pauses }
+        if (step.value === undefined) { pauses++; answer = undefined; continue }
+        parses.push(basename(step.value.parse.file))
+        answer = parseAndValidate(step.value.parse.file, step.value.parse.text)
+      }
+    }
     try {
       for (let f = 0; f < 4; f++) writeFileSync(join(dir, `f${f}.yaml`), `version: 1\nrules:\n  - name: r${f}\n    from: in/${f}/+x\n    to: [{ mqtt: "out/{x}" }]\n`)
-      const steps = loadRuleSetInSteps([dir])
+      const cache = new SourceCache()
+      const cold = drive(loadRuleSetInSteps([dir], cache))
+      // Four files parsed; a pause after each read and each compile (small files compile within one slice).
+      assert.deepEqual(cold.parses, ['f0.yaml', 'f1.yaml', 'f2.yaml', 'f3.yaml'])
+      assert.equal(cold.pauses, 8)
+      const whole = loadRuleSet([dir])
+      assert.ok(cold.result.ok && whole.ok)
+      if (cold.result.ok && whole.ok) {
+        assert.deepEqual(cold.result.ruleSet.rules.map((r) => [r.name, r.pattern.filter]), whole.ruleSet.rules.map((r) => [r.name, r.pattern.filter]))
+        assert.deepEqual(cold.result.ruleSet.files, whole.ruleSet.files)
+      }
+      // Changed above its rules (an edit inside them is read from the last read, here).
+      writeFileSync(join(dir, 'f1.yaml'), '# changed\nversion: 1\nrules:\n  - name: r1\n    from: in/+x\n    to: [{ mqtt: "out/{y}" }]\n')
+      const codes = (r: ReturnType<typeof loadRuleSet>): string[] => r.ok ? [] : r.problems.map((p) => `${p.line}:${p.col} ${p.code}`)
+      // With the cache, only the changed file is asked for.
+      const broken = drive(loadRuleSetInSteps([dir], cache))
+      assert.deepEqual(broken.parses, ['f1.yaml'])
+      assert.deepEqual(codes(broken.result), ['6:23 UNKNOWN_CAPTURE'])
+      assert.deepEqual(codes(broken.result), codes(loadRuleSet([dir])))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('compiles a large file in slices, pausing whenever a slice is due, to the same rules as in one go', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    try {
+      const rules = Array.from({ length: 3000 }, (_, i) => `  - name: r${i}\n    from: in/${i}/+x\n    where: { ">": [{ var: payload.v }, ${i}] }\n    to: [{ mqtt: "out/{x}/${i}" }]\n`)
+      writeFileSync(join(dir, 'big.yaml'), `version: 1\nrules:\n${rules.join('')}`)
+      const parsed = parseAndValidate(join(dir, 'big.yaml'), readFileSync(join(dir, 'big.yaml'), 'utf8'))
+      assert.ok(parsed.ok)
+      if (!parsed.ok) return
+      // A slice that ends every 100 rules, where the reloader's ends by the clock.
+      let sinceRestart = 0
+      const slice = { get due () { return ++sinceRestart > 100 }, restart: () => { sinceRestart = 0 } }
+      const steps = compileRuleFileInSteps(parsed.source, new SinkTable(), undefined, slice)
       let pauses = 0
       let step = steps.next()
       for (; step.done !== true; step = steps.next()) pauses++
-      // Four files read, then four compiled: a pause after each.
-      assert.equal(pauses, 8)
-      const whole = loadRuleSet([dir])
-      assert.ok(step.value.ok && whole.ok)
-      if (step.value.ok && whole.ok) {
-        assert.deepEqual(step.value.ruleSet.rules.map((r) => [r.name, r.pattern.filter]), whole.ruleSet.rules.map((r) => [r.name, r.pattern.filter]))
-        assert.deepEqual(step.value.ruleSet.files, whole.ruleSet.files)
-      }
-      writeFileSync(join(dir, 'f1.yaml'), 'version: 1\nrules:\n  - name: r1\n    from: in/+x\n    to: [{ mqtt: "out/{y}" }]\n')
-      const codes = (r: ReturnType<typeof loadRuleSet>): string[] => r.ok ? [] : r.problems.map((p) => `${p.line}:${p.col} ${p.code}`)
-      const broken = loadRuleSetInSteps([dir])
-      let last = broken.next()
-      while (last.done !== true) last = broken.next()
-      assert.deepEqual(codes(last.value), ['5:23 UNKNOWN_CAPTURE'])
-      assert.deepEqual(codes(last.value), codes(loadRuleSet([dir])))
+      assert.equal(pauses, 29, 'a pause after each 100 rules but the last')
+      assert.deepEqual(step.value.rules.map((r) => r.name), rules.map((_, i) => `r${i}`))
+      assert.deepEqual(step.value.problems, [])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

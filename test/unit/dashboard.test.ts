@@ -17,7 +17,7 @@ describe('grafana dashboard', () => {
       rules: {},
       sinks: {},
       sources: {},
-      reloads: { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined }
+      reloads: { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined, loading: false }
     }
     const served = new Set((await createMetrics(() => report).registry.getMetricsAsJSON()).map((m) => m.name))
     const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/signalbox_[a-z_]+/g) ?? [])))

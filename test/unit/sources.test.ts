@@ -60,7 +60,7 @@ describe('readiness', () => {
     rules: { r: { matched: 0, passed: 0, filtered: 0, errors: 0, published: 0, dropped: 0 } },
     sinks: {},
     sources: {},
-    reloads: { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined }
+    reloads: { successes: 0, failures: 0, lastError: undefined, lastDurationMs: undefined, loading: false }
   }
   const sink = (state: 'up' | 'down', since: number, depth = 0): ServiceReport['sinks'][string] => ({
     type: 'nats',

@@ -1,0 +1,17 @@
+/** One rules file → its parsed source and its schema problems: the work a reload can hand to another thread. */
+import { parseSource, readSourceText, type SourceFile } from './load.js'
+import type { RuleProblem } from './problems.js'
+import { validateRuleFile } from './validate.js'
+
+export type ParsedFile = { ok: true, source: SourceFile, problems: RuleProblem[] } | { ok: false, problems: RuleProblem[] }
+
+/** Parses and validates a file's text, read here when not given. */
+export function parseAndValidate (file: string, text?: string): ParsedFile {
+  if (text === undefined) {
+    const read = readSourceText(file)
+    if (!read.ok) return read
+    text = read.text
+  }
+  const parsed = parseSource(file, text)
+  return parsed.ok ? { ok: true, source: parsed.source, problems: validateRuleFile(parsed.source) } : parsed
+}
