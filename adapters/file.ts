@@ -5,7 +5,7 @@
  */
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { describePayload } from '../engine/message.js'
+import { describePayload } from '../rules/model/message.js'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
 import type { Delivery, SinkContext, SinkDefinition, SinkType } from './sink.js'
 

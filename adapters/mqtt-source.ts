@@ -10,7 +10,7 @@
  * `session_expiry` and a fixed client id, the broker keeps those and resends them when it returns.
  */
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import type { MessageProperties, OutMessage } from './sink.js'
+import type { MessageProperties, OutMessage } from '../rules/model/message.js'
 import { HOPS_PROPERTY, parseHops, type Source } from './source.js'
 import { SourceBase } from './source-base.js'
 import { topicMatches } from '../rules/pattern.js'

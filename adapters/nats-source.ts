@@ -8,7 +8,7 @@
  * Core NATS is at-most-once: what a killed worker had received and not yet handled is lost.
  */
 import { connect, Events, headers, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats'
-import type { OutMessage } from './sink.js'
+import type { OutMessage } from '../rules/model/message.js'
 import { HOPS_HEADER, parseHops, type Source } from './source.js'
 import { SourceBase } from './source-base.js'
 import { describeNatsError, natsConnectionOptions } from './nats-connection.js'

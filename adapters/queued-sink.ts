@@ -3,7 +3,7 @@
  * transport in order, retries with capped exponential backoff while the destination is down, and
  * counts every message until it is delivered or dropped. A transport only connects and delivers.
  */
-import type { Logger } from '../engine/logger.js'
+import type { Logger } from '../rules/model/logger.js'
 import type { Delivery, DropReason, Sink, SinkContext, SinkCounters, SinkDefinition, SinkHealth, SinkState } from './sink.js'
 
 export const DEFAULT_QUEUE_SIZE = 10_000

@@ -4,34 +4,7 @@
  * send … → flush → close (drains). Every message handed to `send` ends up delivered or dropped
  * with a counted reason: `emitted = delivered + dropped + depth` at all times.
  */
-import type { Logger } from '../engine/logger.js'
-
-/** A derived message, ready to publish on the embedded broker. */
-export interface OutMessage {
-  topic: string
-  payload: Buffer
-  qos: 0 | 1 | 2
-  retain: boolean
-  /** Rules this message has passed through, including the one that made it. */
-  hops: number
-  /** The rule that made it (for a dead letter, the rule that failed). */
-  rule: string
-  /** MQTT 5 properties carried from the message it was derived from (an MQTT 5 source only). */
-  properties?: MessageProperties
-}
-
-/**
- * The MQTT 5 properties a derived message carries from its input: the user properties (but the
- * hop count, which signalbox sets) and the content type ('application/json' once a `set` has
- * rewritten the payload). Others (expiry, response topic, correlation data) are the input's own.
- */
-export interface MessageProperties {
-  userProperties?: Record<string, string | string[]>
-  contentType?: string
-}
-
-/** Publishes one message; `done` gets an error when it could not be published. */
-export type Publish = (out: OutMessage, done: (error?: Error) => void) => void
+import type { Logger } from '../rules/model/logger.js'
 
 /** One message for a sink. */
 export interface Delivery {

@@ -3,9 +3,9 @@
  * Workers attach to it, subscribe to every rule filter (shared, with --share, so N workers split
  * the load), and send derived messages back to it with their hop count.
  */
-import type { Publish } from './sink.js'
-import type { InboundMessage } from '../engine/message.js'
-import type { Logger } from '../engine/logger.js'
+import type { Publish } from '../rules/model/message.js'
+import type { InboundMessage } from '../rules/model/message.js'
+import type { Logger } from '../rules/model/logger.js'
 
 export type SourceState = 'connecting' | 'up' | 'down' | 'closed'
 

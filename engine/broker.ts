@@ -3,12 +3,12 @@
  * and limits, and every published message handed to the engine in-process.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
-import type { OutMessage } from '../adapters/sink.js'
+import type { OutMessage } from '../rules/model/message.js'
 import { AccessControl, remoteOf, type AccessPolicy } from './access.js'
 import { BROKER_MAX_TOPIC_LEVELS, DEFAULT_LIMITS } from './limits.js'
 import { startListeners, type BoundListener, type ListenerSettings } from './listeners.js'
 import type { Logger } from './logger.js'
-import type { InboundMessage } from './message.js'
+import type { InboundMessage } from '../rules/model/message.js'
 
 /** Hop count of a message the engine published, carried on the packet object aedes hands back to `published`. */
 const HOPS = Symbol('signalbox.hops')

@@ -3,7 +3,8 @@
  * when they name them), where, set, render, publish.
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
-import type { OutMessage, Publish, Sink } from '../adapters/sink.js'
+import type { Sink } from '../adapters/sink.js'
+import type { OutMessage, Publish } from '../rules/model/message.js'
 import type { CompiledMqttOutput, CompiledOutput, CompiledRule, CompiledSinkOutput } from '../rules/compile.js'
 import { truthy, type MessageMeta, type RuleData } from '../rules/logic.js'
 import type { RuleSet } from '../rules/ruleset.js'
@@ -11,7 +12,8 @@ import { Slice } from '../rules/slices.js'
 import type { FailureCode } from './errors.js'
 import type { Logger } from './logger.js'
 import { DEFAULT_LIMITS } from './limits.js'
-import { decodePayload, describePayload, type DecodedPayload, type InboundMessage } from './message.js'
+import { describePayload, type InboundMessage } from '../rules/model/message.js'
+import { decodePayload, type DecodedPayload } from './message.js'
 import { createEngineCounters, createRuleCounters, type EngineCounters, type RuleCounters } from './metrics.js'
 import { MAX_PICKED_FIELDS, PayloadPicker } from './payload-picker.js'
 import { Router } from './router.js'

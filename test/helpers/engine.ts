@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import type { OutMessage } from '../../adapters/sink.js'
+import type { OutMessage } from '../../rules/model/message.js'
 import { Engine, type EngineOptions } from '../../engine/engine.js'
 import { loadRuleSet, type RuleSet } from '../../rules/ruleset.js'
 

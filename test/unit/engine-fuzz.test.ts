@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { pino } from 'pino'
-import type { OutMessage } from '../../adapters/sink.js'
+import type { OutMessage } from '../../rules/model/message.js'
 import { Engine } from '../../engine/engine.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { fixturePath } from '../helpers/paths.js'
