@@ -7,10 +7,11 @@ import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { describePayload } from '../rules/model/message.js'
 import { DeliveryError, QueuedSink, type Rejection } from './queued-sink.js'
-import type { Delivery, SinkContext, SinkDefinition, SinkType } from './sink.js'
+import type { SinkDefinition } from '../rules/model/sink-spec.js'
+import type { Delivery, SinkContext, SinkType } from './sink.js'
+import { DEFAULT_KEEP, fileSinkSpec } from './specs/file.js'
 
 const MAX_OPEN_FILES = 64
-const DEFAULT_KEEP = 5
 
 /** Errors that retrying cannot fix: the messages for that path are dropped as 'rejected'. */
 const PERMANENT = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'EROFS', 'ELOOP', 'EINVAL', 'EEXIST'])
@@ -175,33 +176,4 @@ async function writeAll (file: OpenFile, data: Buffer): Promise<void> {
   file.size = before + data.length
 }
 
-export const fileSinkType: SinkType = {
-  type: 'file',
-  description: 'Appends each message to a file, as a JSON line (time, topic, rule, payload) or as its raw payload.',
-  options: {
-    path: {
-      type: 'string',
-      minLength: 1,
-      description: 'File path template; relative paths start at the rules file\'s directory. `{capture}`, `{payload.a}`, `{meta.clientId}` and `{date}` (UTC, YYYY-MM-DD) fill in per message; directories are created. An output may give its own `path`.',
-      examples: ['data/{room}/{date}.jsonl']
-    },
-    format: {
-      enum: ['jsonl', 'raw'],
-      default: 'jsonl',
-      description: '`jsonl`: one JSON object per line with `time`, `topic`, `rule` and `payload` (the JSON value, or text with `encoding: utf8|base64`). `raw`: the payload bytes and a newline.'
-    },
-    max_bytes: {
-      type: 'integer',
-      minimum: 1024,
-      description: 'Rotate a file before it would grow past this many bytes: `x.jsonl` becomes `x.jsonl.1`, and so on. Default: never rotate.'
-    },
-    keep: { type: 'integer', minimum: 1, maximum: 1000, default: DEFAULT_KEEP, description: 'Rotated files kept per path.' }
-  },
-  address: { field: 'path', syntax: 'path', fallback: 'none' },
-  outputOptions: {
-    path: { type: 'string', minLength: 1, description: 'Path template for this output, instead of the sink\'s `path`.' }
-  },
-  shorthand: { defaults: {} },
-  validate: () => [],
-  create: (definition, context) => new FileSink(definition, context)
-}
+export const fileSinkType: SinkType = { ...fileSinkSpec, create: (definition, context) => new FileSink(definition, context) }

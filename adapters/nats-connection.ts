@@ -4,8 +4,7 @@
  */
 import { ErrorCode, type ConnectionOptions } from 'nats'
 import { readPem } from './pem.js'
-
-export const NATS_SCHEMES: readonly string[] = ['nats:', 'tls:']
+import { isTlsServer } from './nats-servers.js'
 
 export interface NatsClientSettings {
   servers: string[]
@@ -15,21 +14,6 @@ export interface NatsClientSettings {
   token?: string
   /** PEM file paths (already resolved); rejectUnauthorized defaults to true. */
   tls?: { ca?: string, cert?: string, key?: string, rejectUnauthorized?: boolean }
-}
-
-/** Whether a server address asks for TLS (`tls://`); a bare host:port is `nats://`. */
-export function isTlsServer (server: string): boolean {
-  return /^tls:\/\//i.test(server.trim())
-}
-
-/**
- * Why a list of servers cannot share one connection's TLS setting, or undefined. nats.js takes TLS
- * for the whole connection, so `tls://` beside `nats://` would be a promise it cannot keep.
- */
-export function mixedSchemesProblem (servers: string[]): string | undefined {
-  const tls = servers.filter(isTlsServer).length
-  if (tls === 0 || tls === servers.length) return undefined
-  return 'servers mix tls:// and nats://; TLS applies to the whole connection, so write tls:// for every server or for none'
 }
 
 /**

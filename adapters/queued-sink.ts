@@ -4,9 +4,9 @@
  * counts every message until it is delivered or dropped. A transport only connects and delivers.
  */
 import type { Logger } from '../rules/model/logger.js'
-import type { Delivery, DropReason, Sink, SinkContext, SinkCounters, SinkDefinition, SinkHealth, SinkState } from './sink.js'
+import { DEFAULT_QUEUE_SIZE, type SinkDefinition } from '../rules/model/sink-spec.js'
+import type { Delivery, DropReason, Sink, SinkContext, SinkCounters, SinkHealth, SinkState } from './sink.js'
 
-export const DEFAULT_QUEUE_SIZE = 10_000
 const MAX_BATCH = 256
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 5_000

@@ -1,4 +1,4 @@
-/** Every sink type, by the `type` a rules file names. Adding a sink: its file, and one line here. */
+/** Every sink type with its create(), by the `type` a rules file names: what the engine builds sinks from (in adapters/sink-specs.ts's order). */
 import { fileSinkType } from './file.js'
 import { mqttSinkType } from './mqtt.js'
 import { natsSinkType } from './nats.js'

@@ -5,6 +5,7 @@
  * with a counted reason: `emitted = delivered + dropped + depth` at all times.
  */
 import type { Logger } from '../rules/model/logger.js'
+import type { SinkDefinition, SinkSpec } from '../rules/model/sink-spec.js'
 
 /** One message for a sink. */
 export interface Delivery {
@@ -77,58 +78,18 @@ export interface Sink {
   counters: () => SinkCounters
 }
 
-/** What a sink is built from: one entry of a rules file's `sinks:` (or an implicit default). */
-export interface SinkDefinition {
-  name: string
-  type: string
-  /** The options as written (snake_case), `type` removed; already valid against the type's schema. */
-  options: Record<string, unknown>
-  /** Relative paths in options resolve against this directory (the rules file's). */
-  baseDir: string
-  /** Where it was declared, `file:line:col`; for an implicit sink, the first output that used it. */
-  declaredAt: string
-  /** True for the default sink behind a shorthand output (`nats: subject`, `file: path`). */
-  implicit: boolean
-}
-
-/** The option a sink output renders per message, and how. */
-export interface SinkAddress {
-  /** The option name, on the sink (a default) and on an output (an override): `subject`, `topic`, `path`. */
-  field: string
-  /** Template syntax: which characters a rendered value may hold. */
-  syntax: 'topic' | 'subject' | 'path'
-  /** Without a template: derive it from the source message's MQTT topic, or refuse. */
-  fallback: 'topic' | 'subject-from-topic' | 'none'
-}
-
-/** A bad option value found by `validate` (beyond what the schema checks). */
-export interface SinkOptionProblem {
-  /** Path below the sink's options, e.g. ['tls', 'ca']. */
-  path: Array<string | number>
-  message: string
-}
-
 export interface SinkContext {
   logger: Logger
   /** Told the delivery time of each message a sink delivers (from the message's arrival), for metrics. */
   observeDelivery?: (sink: string, seconds: number) => void
 }
 
-/** One kind of sink. Adding a sink is a file exporting one of these plus a line in adapters/registry.ts. */
-export interface SinkType {
-  type: string
-  /** One line for the schema and the README. */
-  description: string
-  /** JSON Schema properties of the sink's options (besides `type` and `queue_size`, which every sink has). */
-  options: Record<string, unknown>
-  required?: string[]
-  address: SinkAddress
-  /** JSON Schema properties an output naming this sink may add (always includes the address field). */
-  outputOptions: Record<string, unknown>
-  /** `{ <type>: address }` is a shorthand output; without a declared sink of the type, this default is used. */
-  shorthand?: { defaults: Record<string, unknown> }
-  /** Checks option values beyond the schema (URLs, combinations). No I/O. */
-  validate: (options: Record<string, unknown>) => SinkOptionProblem[]
+/**
+ * One kind of sink: its spec (what a rules file may say, rules/model/sink-spec.ts) and how to build
+ * it. Adding a sink: its spec in adapters/specs/, its implementation in adapters/sinks/, a line in
+ * adapters/sink-specs.ts and in adapters/registry.ts, and the contract suite (test/helpers/sink-contract.ts).
+ */
+export interface SinkType extends SinkSpec {
   /** Builds the sink; no I/O until `start`. */
   create: (definition: SinkDefinition, context: SinkContext) => Sink
 }

@@ -1,6 +1,6 @@
 /** Picks the source for a URL's scheme: mqtt(s)://, ws(s):// → MQTT; nats://, tls:// → NATS. */
 import { MqttSource } from './mqtt-source.js'
-import { NATS_SCHEMES } from './nats-connection.js'
+import { NATS_SCHEMES } from './nats-servers.js'
 import { NatsSource } from './nats-source.js'
 import type { Source, SourceContext, SourceSettings } from './source.js'
 

@@ -7,6 +7,7 @@ import { pino } from 'pino'
 import { shipped } from './shipped.js'
 
 const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
+const { SINK_SPECS } = await shipped<typeof import('../adapters/sink-specs.js')>('adapters/sink-specs.js')
 const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
 import { collect, fmt, machine, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
@@ -18,7 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'signalbox-bench-'))
 try {
   const { filters, topics } = routerWorkload(100, 20_000)
   writeFileSync(join(dir, 'rules.yaml'), rulesYaml(filters))
-  const loaded = loadRuleSet([join(dir, 'rules.yaml')])
+  const loaded = loadRuleSet([join(dir, 'rules.yaml')], { sinkSpecs: SINK_SPECS })
   if (!loaded.ok) throw new Error(loaded.problems[0].message)
   let outputs = 0
   const engine = new Engine(loaded.ruleSet, { publish: (_out, done) => { outputs++; done() }, logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })

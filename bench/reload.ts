@@ -12,6 +12,8 @@ import { shipped } from './shipped.js'
 const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
 const { compileRuleFile } = await shipped<typeof import('../rules/compile.js')>('rules/compile.js')
 const { loadSource } = await shipped<typeof import('../rules/load.js')>('rules/load.js')
+const { SINK_SPECS } = await shipped<typeof import('../adapters/sink-specs.js')>('adapters/sink-specs.js')
+const { ruleSchemaFor } = await shipped<typeof import('../rules/schema.js')>('rules/schema.js')
 const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
 const { SinkTable } = await shipped<typeof import('../rules/sinks.js')>('rules/sinks.js')
 const { validateRuleFile } = await shipped<typeof import('../rules/validate.js')>('rules/validate.js')
@@ -43,7 +45,7 @@ function rulesFile (n: number): string {
 
 /** An engine running the rules at these paths (loaded once, as at start-up), its outputs going nowhere. */
 function engineFor (paths: string[]): EngineType {
-  const first = loadRuleSet(paths)
+  const first = loadRuleSet(paths, { sinkSpecs: SINK_SPECS })
   if (!first.ok) throw new Error(first.problems[0].message)
   return new Engine(first.ruleSet, { publish: (_out, done) => done(), logger: pino({ level: 'silent' }), maxHops: 8, deadLetterPrefix: '$dl' })
 }
@@ -58,13 +60,13 @@ function coldThenEdited (path: string, engine: EngineType, edit: (run: number) =
   for (let r = 0; r < RUNS; r++) {
     const cache = new SourceCache()
     let t0 = performance.now()
-    const all = loadRuleSet([path], cache)
+    const all = loadRuleSet([path], { sinkSpecs: SINK_SPECS, cache })
     if (!all.ok) throw new Error(all.problems[0].message)
     engine.swap(all.ruleSet)
     cold.push(performance.now() - t0)
     edit(r)
     t0 = performance.now()
-    const one = loadRuleSet([path], cache)
+    const one = loadRuleSet([path], { sinkSpecs: SINK_SPECS, cache })
     if (!one.ok) throw new Error(one.problems[0].message)
     const wrong = check(cache)
     if (wrong !== undefined) throw new Error(wrong)
@@ -87,9 +89,9 @@ function reloadOnce (file: string, engine: EngineType): Phases {
   const loaded = loadSource(file)
   const t1 = performance.now()
   if (!loaded.ok) throw new Error(loaded.problems[0].message)
-  const problems = validateRuleFile(loaded.source)
+  const problems = validateRuleFile(loaded.source, ruleSchemaFor(SINK_SPECS))
   const t2 = performance.now()
-  const sinks = new SinkTable()
+  const sinks = new SinkTable(SINK_SPECS)
   sinks.addFile(loaded.source, problems)
   const compiled = compileRuleFile(loaded.source, sinks)
   const t3 = performance.now()
@@ -136,7 +138,7 @@ try {
     for (let r = 0; r < RUNS; r++) {
       for (const file of [clean, warned]) {
         const t0 = performance.now()
-        const loaded = loadRuleSet([file])
+        const loaded = loadRuleSet([file], { sinkSpecs: SINK_SPECS })
         if (!loaded.ok || loaded.warnings.length !== (file === warned ? 1 : 0)) throw new Error(`unexpected problems in ${file}`)
         engine.swap(loaded.ruleSet)
         times[file].push(performance.now() - t0)

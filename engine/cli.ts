@@ -1,4 +1,5 @@
 /** The `signalbox` command: run | check | test | trace | passwd | schema. User mistakes print one clear line (plus an excerpt), never a stack. */
+import { SINK_SPECS } from '../adapters/sink-specs.js'
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
@@ -112,7 +113,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
 
   program.command('schema')
     .description('Print the JSON Schema of rules files (for editors: # yaml-language-server: $schema=…).')
-    .action(() => { io.out(renderRuleSchema()) })
+    .action(() => { io.out(renderRuleSchema(SINK_SPECS)) })
 
   try {
     await program.parseAsync(argv, { from: 'user' })
@@ -128,7 +129,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
 }
 
 function checkCommand (files: string[], io: CliIo): number {
-  const result = loadRuleSet(files)
+  const result = loadRuleSet(files, { sinkSpecs: SINK_SPECS })
   const problems = result.ok ? result.warnings : result.problems
   printProblems(problems, io.out)
   const errors = problems.filter((p) => p.severity === 'error').length
@@ -146,7 +147,7 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   if (settings === undefined) return 1
   // Kept for hot reloads: a file that has not changed is not parsed again.
   const sourceCache = new SourceCache()
-  const loaded = loadRuleSet(settings.rules, sourceCache)
+  const loaded = loadRuleSet(settings.rules, { sinkSpecs: SINK_SPECS, cache: sourceCache })
   if (!loaded.ok) {
     printProblems(loaded.problems, io.err)
     io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)
@@ -235,7 +236,7 @@ interface TraceFlags {
 }
 
 function traceCommand (flags: TraceFlags, io: CliIo): number {
-  const loaded = loadRuleSet(flags.rules)
+  const loaded = loadRuleSet(flags.rules, { sinkSpecs: SINK_SPECS })
   if (!loaded.ok) {
     printProblems(loaded.problems, io.err)
     io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)

@@ -6,6 +6,7 @@
  * nothing; every problem is logged with file:line:col, and a later good save recovers.
  */
 import { performance } from 'node:perf_hooks'
+import { SINK_SPECS } from '../adapters/sink-specs.js'
 import { formatProblem } from '../rules/problems.js'
 import { OffThreadParser } from '../rules/parse-off-thread.js'
 import type { ParsedFile } from '../rules/parse-file.js'
@@ -123,7 +124,7 @@ export class Reloader {
    * loop between them.
    */
   private async loadInSteps (): Promise<RuleSetResult> {
-    const steps = loadRuleSetInSteps(this.options.paths, this.cache)
+    const steps = loadRuleSetInSteps(this.options.paths, { sinkSpecs: SINK_SPECS, cache: this.cache })
     this.stats.loading = true
     try {
       let answer: ParsedFile | undefined
@@ -131,7 +132,7 @@ export class Reloader {
         const step = steps.next(answer)
         if (step.done === true) return step.value
         answer = undefined
-        if (step.value !== undefined) answer = await this.parser.parse(step.value.parse.file, step.value.parse.text, turn)
+        if (step.value !== undefined) answer = await this.parser.parse(step.value.parse.file, step.value.parse.text, step.value.parse.schema, turn)
         await turn()
       }
     } finally {

@@ -4,7 +4,8 @@
  * removed or replaced one is drained and closed once the new rule set is in place.
  */
 import { sinkType } from '../adapters/registry.js'
-import type { Sink, SinkContext, SinkCounters, SinkDefinition, SinkHealth } from '../adapters/sink.js'
+import type { Sink, SinkContext, SinkCounters, SinkHealth } from '../adapters/sink.js'
+import type { SinkDefinition } from '../rules/model/sink-spec.js'
 import type { Logger } from './logger.js'
 
 export interface SinkReport {

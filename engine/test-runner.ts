@@ -2,6 +2,7 @@
  * Runs rule test suites offline and reports each failing case as a diff: `-` for an expected
  * output that did not come, `+` for an output that came unexpected.
  */
+import { SINK_SPECS } from '../adapters/sink-specs.js'
 import { isDeepStrictEqual } from 'node:util'
 import { dirname, isAbsolute, relative } from 'node:path'
 import { formatProblem } from '../rules/problems.js'
@@ -23,7 +24,7 @@ export function runSuites (suites: RuleTestSuite[], options: { maxHops?: number,
   const lines: string[] = []
   for (const suite of suites) {
     lines.push(suite.file)
-    const loaded = loadRuleSet(suite.rulePaths)
+    const loaded = loadRuleSet(suite.rulePaths, { sinkSpecs: SINK_SPECS })
     if (!loaded.ok) {
       report.broken++
       lines.push('  rules do not load:', ...loaded.problems.map((p) => indent(formatProblem(p), 4)))

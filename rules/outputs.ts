@@ -4,8 +4,7 @@
  * its syntax and for captures the rule's filter does not have.
  */
 import { isAbsolute } from 'node:path'
-import { sinkType, SINK_TYPES } from '../adapters/registry.js'
-import type { SinkDefinition, SinkType } from '../adapters/sink.js'
+import type { SinkDefinition, SinkSpec } from './model/sink-spec.js'
 import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile, type SourcePosition } from './load.js'
 import { addField, type LogicUsage, type RuleData } from './logic.js'
 import { editDistance } from './logic.js'
@@ -54,18 +53,32 @@ export interface OutputContext {
 }
 
 const EMBEDDED_KEYS = ['mqtt', 'qos', 'retain']
-const KNOWN_OUTPUT_KEYS = new Set([
-  ...EMBEDDED_KEYS, 'sink',
-  ...SINK_TYPES.flatMap((t) => [...(t.shorthand !== undefined ? [t.type] : []), ...Object.keys(t.outputOptions)])
-])
 
-/** The keys that say where an output goes. */
-const OUTPUT_KINDS = ['mqtt', 'sink', ...SINK_TYPES.filter((t) => t.shorthand !== undefined).map((t) => t.type)]
+/** For a list of sink types: every key an output may have, and the keys that say where it goes. */
+interface OutputKeys {
+  known: ReadonlySet<string>
+  kinds: readonly string[]
+}
+
+const outputKeysBySpecs = new WeakMap<readonly SinkSpec[], OutputKeys>()
+
+function outputKeys (specs: readonly SinkSpec[]): OutputKeys {
+  let keys = outputKeysBySpecs.get(specs)
+  if (keys === undefined) {
+    keys = {
+      known: new Set([...EMBEDDED_KEYS, 'sink', ...specs.flatMap((t) => [...(t.shorthand !== undefined ? [t.type] : []), ...Object.keys(t.outputOptions)])]),
+      kinds: ['mqtt', 'sink', ...specs.filter((t) => t.shorthand !== undefined).map((t) => t.type)]
+    }
+    outputKeysBySpecs.set(specs, keys)
+  }
+  return keys
+}
 
 export function compileOutput (ctx: OutputContext, raw: RawOutput, path: DataPath): CompiledOutput | undefined {
-  const kinds = OUTPUT_KINDS.filter((k) => raw[k] !== undefined)
+  const outputKinds = outputKeys(ctx.sinks.specs).kinds
+  const kinds = outputKinds.filter((k) => raw[k] !== undefined)
   if (kinds.length === 0) {
-    ctx.problems.push(problemAt(ctx.source, path, 'BAD_OUTPUT', `an output needs one of ${OUTPUT_KINDS.map((k) => `'${k}'`).join(', ')}`))
+    ctx.problems.push(problemAt(ctx.source, path, 'BAD_OUTPUT', `an output needs one of ${outputKinds.map((k) => `'${k}'`).join(', ')}`))
     return undefined
   }
   if (kinds.length > 1) {
@@ -81,7 +94,7 @@ export function compileOutput (ctx: OutputContext, raw: RawOutput, path: DataPat
   if (kind === 'sink') {
     sink = lookupSink(ctx, raw.sink, [...path, 'sink'])
   } else {
-    const found = ctx.sinks.forShorthand(sinkType(kind)!, lazyPositionOf(ctx.source, [...path, kind], { atKey: true }), baseDirOf(ctx.source))
+    const found = ctx.sinks.forShorthand(ctx.sinks.spec(kind)!, lazyPositionOf(ctx.source, [...path, kind], { atKey: true }), baseDirOf(ctx.source))
     if ('ambiguous' in found) {
       ctx.problems.push(problemAt(ctx.source, [...path, kind], 'BAD_OUTPUT', `several ${kind} sinks are declared (${found.ambiguous.join(', ')}): name one with 'sink:'`, { atKey: true }))
       return undefined
@@ -90,7 +103,7 @@ export function compileOutput (ctx: OutputContext, raw: RawOutput, path: DataPat
   }
   if (sink === undefined) return undefined
   ctx.sinks.markUsed(sink.name)
-  const type = sinkType(sink.type)!
+  const type = ctx.sinks.spec(sink.type)!
   const allowed = kind === 'sink' ? ['sink', ...Object.keys(type.outputOptions)] : [kind, ...Object.keys(type.outputOptions).filter((k) => k !== type.address.field)]
   if (!onlyKeys(ctx, raw, path, allowed, `${type.type} sink '${sink.name}'`)) return undefined
   return compileSinkOutput(ctx, raw, path, kind, sink, type)
@@ -116,7 +129,7 @@ function compileEmbedded (ctx: OutputContext, raw: RawOutput, path: DataPath): C
   }
 }
 
-function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, kind: string, sink: SinkDefinition, type: SinkType): CompiledSinkOutput | undefined {
+function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, kind: string, sink: SinkDefinition, type: SinkSpec): CompiledSinkOutput | undefined {
   const field = type.address.field
   const fromOutput = kind === 'sink' ? raw[field] : raw[kind]
   const outputKey = kind === 'sink' ? field : kind
@@ -201,9 +214,10 @@ function lookupSink (ctx: OutputContext, name: unknown, path: DataPath): SinkDef
 /** Reports each key that does not apply to this kind of output. */
 function onlyKeys (ctx: OutputContext, raw: RawOutput, path: DataPath, allowed: string[], what: string): boolean {
   let ok = true
+  const known = outputKeys(ctx.sinks.specs).known
   for (const key of Object.keys(raw)) {
     // A key no output takes is the schema's to report (UNKNOWN_FIELD, with a suggestion).
-    if (allowed.includes(key) || !KNOWN_OUTPUT_KEYS.has(key)) continue
+    if (allowed.includes(key) || !known.has(key)) continue
     ok = false
     ctx.problems.push(problemAt(ctx.source, [...path, key], 'BAD_OUTPUT', `'${key}' does not apply to ${what}; it takes ${allowed.map((k) => `'${k}'`).join(', ')}`, { atKey: true }))
   }

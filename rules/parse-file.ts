@@ -5,13 +5,13 @@ import { validateRuleFile } from './validate.js'
 
 export type ParsedFile = { ok: true, source: SourceFile, problems: RuleProblem[] } | { ok: false, problems: RuleProblem[] }
 
-/** Parses and validates a file's text, read here when not given. */
-export function parseAndValidate (file: string, text?: string): ParsedFile {
+/** Parses a file's text (read here when not given) and validates it against a rules schema (schema.ts). */
+export function parseAndValidate (file: string, text: string | undefined, schema: Record<string, unknown>): ParsedFile {
   if (text === undefined) {
     const read = readSourceText(file)
     if (!read.ok) return read
     text = read.text
   }
   const parsed = parseSource(file, text)
-  return parsed.ok ? { ok: true, source: parsed.source, problems: validateRuleFile(parsed.source) } : parsed
+  return parsed.ok ? { ok: true, source: parsed.source, problems: validateRuleFile(parsed.source, schema) } : parsed
 }

@@ -15,7 +15,8 @@ import { sourceFromRead } from './load.js'
 import type { ParsedFile } from './parse-file.js'
 import type { RuleProblem } from './problems.js'
 
-export type ParseRequest = { kind: 'parse', file: string, text: string | undefined } | { kind: 'more' }
+/** A file to parse (the schema is sent when the thread has not had this one yet), or the next piece of the answer. */
+export type ParseRequest = { kind: 'parse', file: string, text: string | undefined, schema?: Record<string, unknown> } | { kind: 'more' }
 
 export type ParseAnswer =
   | { kind: 'head', ok: true, read: FastRead | { data: unknown }, ruleCount: number, problemCount: number, text: string | undefined }
@@ -41,14 +42,19 @@ function tsxApiUrl (): string {
 
 export class OffThreadParser {
   private worker: Worker | undefined
+  /** The schema the current thread has. */
+  private sentSchema: Record<string, unknown> | undefined
 
   /**
-   * Parses and validates one file, from its text or, without one, read on the thread (a file
+   * Parses one file and validates it against a rules schema, from its text or, without one, read on the thread (a file
    * refused there never costs this thread its read). Waits for `turn` between pieces so the
    * caller can let the event loop run. Rejects if the thread dies.
    */
-  async parse (file: string, text: string | undefined, turn: () => Promise<void>): Promise<ParsedFile> {
-    const head = await this.ask({ kind: 'parse', file, text })
+  async parse (file: string, text: string | undefined, schema: Record<string, unknown>, turn: () => Promise<void>): Promise<ParsedFile> {
+    const fresh = this.worker === undefined || this.sentSchema !== schema
+    this.start()
+    this.sentSchema = schema
+    const head = await this.ask({ kind: 'parse', file, text, ...(fresh ? { schema } : {}) })
     if (head.kind !== 'head') throw new Error('parse worker answered out of turn')
     const items: unknown[] = []
     const total = head.ok ? head.ruleCount + head.problemCount : head.problemCount

@@ -16,6 +16,8 @@ import type { ParseAnswer, ParseRequest } from './parse-off-thread.js'
 const PIECE_BYTES = 64 * 1024
 
 let pieces: Uint8Array[][] = []
+/** The rules schema files are checked against, sent with the first request (and whenever it changes). */
+let schema: Record<string, unknown> | undefined
 
 // On Linux a nice value is a thread's own: this one yields the cores to the broker's thread
 // whenever both want one (on 2 cores, a reload otherwise competes with the traffic it must not slow).
@@ -31,7 +33,9 @@ parentPort!.on('message', (request: ParseRequest) => {
     answer({ kind: 'piece', items: piece, last: pieces.length === 0 })
     return
   }
-  const parsed = parseAndValidate(request.file, request.text)
+  if (request.schema !== undefined) schema = request.schema
+  if (schema === undefined) throw new Error('parse worker: no rules schema was sent')
+  const parsed = parseAndValidate(request.file, request.text, schema)
   const items = parsed.ok ? [...ruleItems(parsed.source.data), ...parsed.problems] : parsed.problems
   pieces = group(items.map((item) => serialize(item)))
   if (!parsed.ok) {

@@ -7,7 +7,8 @@ import { parseAndValidate, type ParsedFile } from './parse-file.js'
 import { hasErrors, sortProblems, type RuleProblem } from './problems.js'
 import { SinkTable } from './sinks.js'
 import type { SourceCache } from './source-cache.js'
-import type { SinkDefinition } from '../adapters/sink.js'
+import type { SinkDefinition, SinkSpec } from './model/sink-spec.js'
+import { ruleSchemaFor } from './schema.js'
 import type { SourceFile } from './load.js'
 
 /** A compiled rule set: what the engine swaps in as one reference. */
@@ -63,19 +64,26 @@ export function expandRulePaths (paths: string[]): { files: string[], problems: 
  * (parseAndValidate, here or on another thread; from this text, or read there when the text is
  * undefined), answered through next(); or, undefined, only a chance to let other work run.
  */
-export type LoadRequest = { parse: { file: string, text: string | undefined } } | undefined
+export type LoadRequest = { parse: { file: string, text: string | undefined, schema: Record<string, unknown> } } | undefined
+
+export interface LoadOptions {
+  /** The sink types outputs and `sinks:` may name (adapters/sink-specs.ts). */
+  sinkSpecs: readonly SinkSpec[]
+  /** Files kept from earlier loads: unchanged ones are not parsed again. */
+  cache?: SourceCache
+}
 
 /**
  * Loads, validates and compiles every file; the set is usable only when no file has an error.
  * With a cache, files unchanged since its last load are not parsed again.
  */
-export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResult {
-  const steps = loadRuleSetInSteps(paths, cache)
+export function loadRuleSet (paths: string[], options: LoadOptions): RuleSetResult {
+  const steps = loadRuleSetInSteps(paths, options)
   let answer: ParsedFile | undefined
   for (;;) {
     const step = steps.next(answer)
     if (step.done === true) return step.value
-    answer = step.value !== undefined ? parseAndValidate(step.value.parse.file, step.value.parse.text) : undefined
+    answer = step.value !== undefined ? parseAndValidate(step.value.parse.file, step.value.parse.text, step.value.parse.schema) : undefined
   }
 }
 
@@ -85,19 +93,20 @@ export function loadRuleSet (paths: string[], cache?: SourceCache): RuleSetResul
  * between steps): it asks for each file it has to parse, pauses after each file's read, and
  * compiles in slices (slices.ts).
  */
-export function * loadRuleSetInSteps (paths: string[], cache?: SourceCache): Generator<LoadRequest, RuleSetResult, ParsedFile | undefined> {
+export function * loadRuleSetInSteps (paths: string[], { sinkSpecs, cache }: LoadOptions): Generator<LoadRequest, RuleSetResult, ParsedFile | undefined> {
+  const schema = ruleSchemaFor(sinkSpecs)
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
   // Where each name was first used; its position is worked out only for a duplicate's message.
   const seen = new Map<string, { source: SourceFile, index: number }>()
   // Sinks first, from every file: an output may name a sink declared in another file of the set.
-  const sinks = new SinkTable()
+  const sinks = new SinkTable(sinkSpecs)
   const sources: SourceFile[] = []
   for (const file of files) {
-    const found = cache !== undefined ? cache.lookup(file) : { ok: 'unparsed' as const, text: undefined }
+    const found = cache !== undefined ? cache.lookup(file, schema) : { ok: 'unparsed' as const, text: undefined }
     let loaded: ParsedFile
     if (found.ok === 'unparsed') {
-      const parsed = yield { parse: { file, text: found.text } }
+      const parsed = yield { parse: { file, text: found.text, schema } }
       if (parsed === undefined) throw new Error(`loadRuleSetInSteps: no parse of ${file} was given`)
       loaded = cache !== undefined ? cache.store(file, parsed) : parsed
     } else {

@@ -4,8 +4,7 @@
  * sink per type when none of that type is declared.
  */
 import { dirname, resolve } from 'node:path'
-import { sinkType } from '../adapters/registry.js'
-import type { SinkDefinition, SinkType } from '../adapters/sink.js'
+import type { SinkDefinition, SinkSpec } from './model/sink-spec.js'
 import { lazyPositionOf, problemAt, type SourceFile, type SourcePosition } from './load.js'
 import type { RuleProblem } from './problems.js'
 
@@ -20,6 +19,14 @@ export class SinkTable {
   /** While a file compiles: what it did to this table, so a cached compile can do it again. */
   private recording: SinkEffect[] | undefined
 
+  /** The sink types a rules file may name (adapters/sink-specs.ts). */
+  constructor (readonly specs: readonly SinkSpec[]) {}
+
+  /** The spec of a sink type, if it is one. */
+  spec (type: string): SinkSpec | undefined {
+    return this.specs.find((t) => t.type === type)
+  }
+
   /** Reads one file's `sinks:`; reports bad names, bad option values and duplicates across files. */
   addFile (source: SourceFile, problems: RuleProblem[]): void {
     const sinks = (source.data as { sinks?: unknown } | null)?.sinks
@@ -32,7 +39,7 @@ export class SinkTable {
       }
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
       const { type, ...options } = raw as Record<string, unknown>
-      const kind = typeof type === 'string' ? sinkType(type) : undefined
+      const kind = typeof type === 'string' ? this.spec(type) : undefined
       if (kind === undefined) continue // the schema reported it
       const first = this.declared.get(name)
       if (first !== undefined) {
@@ -58,7 +65,7 @@ export class SinkTable {
    * The sink behind a shorthand output of this type: the one declared, or the implicit default.
    * Several declared sinks of the type make the shorthand ambiguous: returns their names.
    */
-  forShorthand (kind: SinkType, declaredAt: SourcePosition, baseDir: string): SinkDefinition | { ambiguous: string[] } {
+  forShorthand (kind: SinkSpec, declaredAt: SourcePosition, baseDir: string): SinkDefinition | { ambiguous: string[] } {
     this.recording?.push({ kind: 'shorthand', type: kind, declaredAt, baseDir })
     const ofType = [...this.declared.values()].filter((d) => d.type === kind.type)
     if (ofType.length === 1) return ofType[0]
@@ -143,7 +150,7 @@ export class SinkTable {
 /** One thing a file's compile did to the sink table. */
 export type SinkEffect =
   | { kind: 'used', name: string }
-  | { kind: 'shorthand', type: SinkType, declaredAt: SourcePosition, baseDir: string }
+  | { kind: 'shorthand', type: SinkSpec, declaredAt: SourcePosition, baseDir: string }
 
 /**
  * A definition whose `declaredAt` is worked out when read (only a duplicate's message reads it):

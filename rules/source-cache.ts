@@ -49,9 +49,9 @@ export class SourceCache {
   hits = 0
 
   /** Reads a file; parses and validates it unless its text is what it was last time. */
-  load (file: string): CachedLoad {
-    const found = this.lookup(file)
-    return found.ok === 'unparsed' ? this.store(file, parseAndValidate(file, found.text)) : found
+  load (file: string, schema: Record<string, unknown>): CachedLoad {
+    const found = this.lookup(file, schema)
+    return found.ok === 'unparsed' ? this.store(file, parseAndValidate(file, found.text, schema)) : found
   }
 
   /**
@@ -59,7 +59,7 @@ export class SourceCache {
    * read, only the rules the edit touches parsed), it is done here; otherwise its text comes back
    * for the caller to parse.
    */
-  lookup (file: string): CacheLookup {
+  lookup (file: string, schema: Record<string, unknown>): CacheLookup {
     const cached = this.entries.get(file)
     if (cached === undefined) return { ok: 'unparsed', text: undefined }
     const read = readSourceText(file)
@@ -70,7 +70,7 @@ export class SourceCache {
     }
     const edited = parseEdited(file, read.text, cached.source)
     if (edited === undefined) return { ok: 'unparsed', text: read.text }
-    const problems = cached.problems.length === 0 ? validateEdited(edited, keptRules(cached.source)) : validateRuleFile(edited)
+    const problems = cached.problems.length === 0 ? validateEdited(edited, keptRules(cached.source), schema) : validateRuleFile(edited, schema)
     // Placing problems may need the whole file's yaml document: that is the parser's work (on the
     // reloader's thread), and a file with problems keeps no compiles worth reading it here for.
     if (problems.length > 0) return { ok: 'unparsed', text: read.text }

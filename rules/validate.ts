@@ -3,21 +3,20 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { problemAt, type DataPath, type SourceFile } from './load.js'
 import { editDistance } from './logic.js'
 import type { RuleProblem } from './problems.js'
-import { buildRuleSchema } from './schema.js'
 
-/** The rules file schema's validator, and its part for one rule (validateEdited), compiled together on first use. */
-let validators: { file: ValidateFunction, rule: ValidateFunction } | undefined
+/** A rules file schema's validator, and its part for one rule (validateEdited), compiled together on first use. */
+const compiled = new WeakMap<object, { file: ValidateFunction, rule: ValidateFunction }>()
 
-function ruleValidators (): { file: ValidateFunction, rule: ValidateFunction } {
+function ruleValidators (schema: Record<string, unknown>): { file: ValidateFunction, rule: ValidateFunction } {
+  const validators = compiled.get(schema)
   if (validators !== undefined) return validators
-  const schema = buildRuleSchema()
   const ajv = newAjv()
   const file = ajv.compile(schema)
   // Taken from the same compile: a few ms, where compiling it alone would take tens.
   const rule = ajv.getSchema(`${String(schema.$id)}#/definitions/rule`)
   if (rule === undefined) throw new Error('the rules schema has no rule definition')
-  validators = { file, rule }
-  return validators
+  compiled.set(schema, { file, rule })
+  return { file, rule }
 }
 
 /** Compiles a JSON Schema for validateSource (allErrors: every problem at once). */
@@ -34,9 +33,9 @@ function isDateTime (text: string): boolean {
   return /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text) && !Number.isNaN(Date.parse(text))
 }
 
-/** Validates the data of a rules file against the rule schema. */
-export function validateRuleFile (source: SourceFile): RuleProblem[] {
-  return validateSource(source, ruleValidators().file)
+/** Validates the data of a rules file against the rules schema (buildRuleSchema: it names the sink types). */
+export function validateRuleFile (source: SourceFile, schema: Record<string, unknown>): RuleProblem[] {
+  return validateSource(source, ruleValidators(schema).file)
 }
 
 /**
@@ -45,10 +44,10 @@ export function validateRuleFile (source: SourceFile): RuleProblem[] {
  * only the rest of the file and the rules that are new are checked: a 10,000-rule file's edit
  * costs its edited rule, not 15 ms of checking every rule again.
  */
-export function validateEdited (source: SourceFile, kept: ReadonlySet<unknown>): RuleProblem[] {
+export function validateEdited (source: SourceFile, kept: ReadonlySet<unknown>, schema: Record<string, unknown>): RuleProblem[] {
   const data = source.data as { rules?: unknown }
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return validateRuleFile(source)
-  const { file, rule: validateRule } = ruleValidators()
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return validateRuleFile(source, schema)
+  const { file, rule: validateRule } = ruleValidators(schema)
   const problems = file({ ...data, rules: [] }) ? [] : problemsOf(source, file.errors, '')
   data.rules.forEach((rule: unknown, i: number) => {
     if (kept.has(rule) || validateRule(rule)) return

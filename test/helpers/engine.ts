@@ -7,13 +7,14 @@ import { pino } from 'pino'
 import type { OutMessage } from '../../rules/model/message.js'
 import { Engine, type EngineOptions } from '../../engine/engine.js'
 import { loadRuleSet, type RuleSet } from '../../rules/ruleset.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 /** The rule set a rules file of this text loads (it must load without errors). */
 export function ruleSetFor (yaml: string): RuleSet {
   const dir = mkdtempSync(join(tmpdir(), 'signalbox-engine-'))
   try {
     writeFileSync(join(dir, 'rules.yaml'), yaml)
-    const loaded = loadRuleSet([join(dir, 'rules.yaml')])
+    const loaded = loadRuleSet([join(dir, 'rules.yaml')], { sinkSpecs: SINK_SPECS })
     assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.problems))
     return loaded.ruleSet
   } finally {

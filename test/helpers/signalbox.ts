@@ -13,6 +13,7 @@ import { startService, type Service } from '../../engine/service.js'
 import { formatProblem } from '../../rules/problems.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { onTeardown } from './teardown.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 export interface RunningSignalbox {
   port: number
@@ -38,7 +39,7 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
   if (options.directory === true) mkdirSync(rulesPath)
   const file = options.directory === true ? join(rulesPath, 'rules.yaml') : rulesPath
   writeFileSync(file, yaml)
-  const loaded = loadRuleSet([rulesPath])
+  const loaded = loadRuleSet([rulesPath], { sinkSpecs: SINK_SPECS })
   if (!loaded.ok) throw new Error('test rules do not load:\n' + loaded.problems.map(formatProblem).join('\n'))
   const settings: RunSettings = {
     listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],

@@ -14,6 +14,7 @@ import { startRun } from '../helpers/cli.js'
 import { Latch } from '../helpers/latch.js'
 import { connect } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/signalbox.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 type Qos = 0 | 1 | 2
 
@@ -93,7 +94,7 @@ describe('differential: offline prediction = what subscribers of signalbox run r
       const file = join(dir, 'rules.yaml')
       const text = ruleSet(next)
       writeFileSync(file, text)
-      const loaded = loadRuleSet([file])
+      const loaded = loadRuleSet([file], { sinkSpecs: SINK_SPECS })
       assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.problems) + '\n' + text)
       const runner = new OfflineRunner(loaded.ruleSet)
       const stream = inputs(next, 60)

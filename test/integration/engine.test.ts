@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { until } from '../helpers/latch.js'
 import { connect, subscribe } from '../helpers/mqtt.js'
 import { startSignalbox } from '../helpers/signalbox.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 const HOT_ROOM = `
 version: 1
@@ -219,7 +220,7 @@ rules:
   it('swaps rule sets with one assignment', async () => {
     const sb = await startSignalbox(HOT_ROOM)
     const { loadRuleSet } = await import('../../rules/ruleset.js')
-    const other = loadRuleSet(['fixtures/rules/home.yaml'])
+    const other = loadRuleSet(['fixtures/rules/home.yaml'], { sinkSpecs: SINK_SPECS })
     assert.ok(other.ok)
     sb.engine.swap(other.ruleSet)
     assert.deepEqual(sb.engine.ruleSet.rules.map((r) => r.name), ['hot-room', 'low-battery', 'door-log'])

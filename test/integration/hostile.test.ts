@@ -16,12 +16,13 @@ import { connect, subscribe } from '../helpers/mqtt.js'
 import { runCli } from '../helpers/process.js'
 import { startSignalbox, tempDir, type RunningSignalbox } from '../helpers/signalbox.js'
 import { onTeardown } from '../helpers/teardown.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 /** Loads one rules file's text; returns its problems as `line:col CODE message`. */
 function problemsOf (text: string): string[] {
   const file = join(tempDir(), 'hostile.yaml')
   writeFileSync(file, text)
-  const result = loadRuleSet([file])
+  const result = loadRuleSet([file], { sinkSpecs: SINK_SPECS })
   const problems = result.ok ? result.warnings : result.problems
   return problems.map((p) => `${formatProblemShort(p).slice(file.length + 1)} ${p.message}`)
 }

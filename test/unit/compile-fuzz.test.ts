@@ -9,13 +9,15 @@ import { parsePattern } from '../../rules/pattern.js'
 import { SinkTable } from '../../rules/sinks.js'
 import { validateRuleFile } from '../../rules/validate.js'
 import { Router } from '../../engine/router.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
+import { ruleSchemaFor } from '../../rules/schema.js'
 
 /** Everything `signalbox check` does to one file's text; returns the problems. Throws only on a bug. */
 function check (text: string): Array<{ line: number, col: number }> {
   const parsed = parseSource('fuzz.yaml', text)
   if (!parsed.ok) return parsed.problems
-  const problems = validateRuleFile(parsed.source)
-  const sinks = new SinkTable()
+  const problems = validateRuleFile(parsed.source, ruleSchemaFor(SINK_SPECS))
+  const sinks = new SinkTable(SINK_SPECS)
   sinks.addFile(parsed.source, problems)
   return [...problems, ...compileRuleFile(parsed.source, sinks).problems]
 }

@@ -12,6 +12,8 @@ import { renderRuleSchema } from '../../rules/schema.js'
 import { SinkTable } from '../../rules/sinks.js'
 import { SourceCache } from '../../rules/source-cache.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
+import { ruleSchemaFor } from '../../rules/schema.js'
 
 describe('compile', () => {
   describe('invalid fixtures', () => {
@@ -21,7 +23,7 @@ describe('compile', () => {
     for (const f of files) {
       it(`reports ${f} as its .expected file says`, () => {
         const file = relative(projectRoot, join(dir, f))
-        const result = loadRuleSet([join(projectRoot, file)].map((p) => relative(process.cwd(), p)))
+        const result = loadRuleSet([join(projectRoot, file)].map((p) => relative(process.cwd(), p)), { sinkSpecs: SINK_SPECS })
         const problems = result.ok ? result.warnings : result.problems
         const actual = problems.map(formatProblemShort).map((l) => l.replace(/^.*fixtures\//, 'fixtures/'))
         const expected = readFileSync(join(dir, f.replace(/\.yaml$/, '.expected')), 'utf8').trim().split('\n')
@@ -42,17 +44,17 @@ describe('compile', () => {
         if (step.done === true) return { result: step.value, parses, pauses }
         if (step.value === undefined) { pauses++; answer = undefined; continue }
         parses.push(basename(step.value.parse.file))
-        answer = parseAndValidate(step.value.parse.file, step.value.parse.text)
+        answer = parseAndValidate(step.value.parse.file, step.value.parse.text, ruleSchemaFor(SINK_SPECS))
       }
     }
     try {
       for (let f = 0; f < 4; f++) writeFileSync(join(dir, `f${f}.yaml`), `version: 1\nrules:\n  - name: r${f}\n    from: in/${f}/+x\n    to: [{ mqtt: "out/{x}" }]\n`)
       const cache = new SourceCache()
-      const cold = drive(loadRuleSetInSteps([dir], cache))
+      const cold = drive(loadRuleSetInSteps([dir], { sinkSpecs: SINK_SPECS, cache }))
       // Four files parsed; a pause after each read and each compile (small files compile within one slice).
       assert.deepEqual(cold.parses, ['f0.yaml', 'f1.yaml', 'f2.yaml', 'f3.yaml'])
       assert.equal(cold.pauses, 8)
-      const whole = loadRuleSet([dir])
+      const whole = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
       assert.ok(cold.result.ok && whole.ok)
       if (cold.result.ok && whole.ok) {
         assert.deepEqual(cold.result.ruleSet.rules.map((r) => [r.name, r.pattern.filter]), whole.ruleSet.rules.map((r) => [r.name, r.pattern.filter]))
@@ -62,10 +64,10 @@ describe('compile', () => {
       writeFileSync(join(dir, 'f1.yaml'), '# changed\nversion: 1\nrules:\n  - name: r1\n    from: in/+x\n    to: [{ mqtt: "out/{y}" }]\n')
       const codes = (r: ReturnType<typeof loadRuleSet>): string[] => r.ok ? [] : r.problems.map((p) => `${p.line}:${p.col} ${p.code}`)
       // With the cache, only the changed file is asked for.
-      const broken = drive(loadRuleSetInSteps([dir], cache))
+      const broken = drive(loadRuleSetInSteps([dir], { sinkSpecs: SINK_SPECS, cache }))
       assert.deepEqual(broken.parses, ['f1.yaml'])
       assert.deepEqual(codes(broken.result), ['6:23 UNKNOWN_CAPTURE'])
-      assert.deepEqual(codes(broken.result), codes(loadRuleSet([dir])))
+      assert.deepEqual(codes(broken.result), codes(loadRuleSet([dir], { sinkSpecs: SINK_SPECS })))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -76,13 +78,13 @@ describe('compile', () => {
     try {
       const rules = Array.from({ length: 3000 }, (_, i) => `  - name: r${i}\n    from: in/${i}/+x\n    where: { ">": [{ var: payload.v }, ${i}] }\n    to: [{ mqtt: "out/{x}/${i}" }]\n`)
       writeFileSync(join(dir, 'big.yaml'), `version: 1\nrules:\n${rules.join('')}`)
-      const parsed = parseAndValidate(join(dir, 'big.yaml'), readFileSync(join(dir, 'big.yaml'), 'utf8'))
+      const parsed = parseAndValidate(join(dir, 'big.yaml'), readFileSync(join(dir, 'big.yaml'), 'utf8'), ruleSchemaFor(SINK_SPECS))
       assert.ok(parsed.ok)
       if (!parsed.ok) return
       // A slice that ends every 100 rules, where the reloader's ends by the clock.
       let sinceRestart = 0
       const slice = { get due () { return ++sinceRestart > 100 }, restart: () => { sinceRestart = 0 } }
-      const steps = compileRuleFileInSteps(parsed.source, new SinkTable(), undefined, slice)
+      const steps = compileRuleFileInSteps(parsed.source, new SinkTable(SINK_SPECS), undefined, slice)
       let pauses = 0
       let step = steps.next()
       for (; step.done !== true; step = steps.next()) pauses++
@@ -99,11 +101,11 @@ describe('compile', () => {
     try {
       writeFileSync(join(dir, 'a.yaml'), 'version: 1\nsinks:\n  bus: { type: nats }\nrules: []\n')
       writeFileSync(join(dir, 'b.yaml'), 'version: 1\nrules:\n  - name: r\n    from: x/+id\n    to: [{ sink: bus, subject: "x.{id}" }]\n')
-      const shared = loadRuleSet([dir])
+      const shared = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
       assert.ok(shared.ok, shared.ok ? '' : shared.problems.map(formatProblem).join('\n'))
       if (shared.ok) assert.deepEqual(shared.ruleSet.sinks.map((s) => s.name), ['bus'])
       writeFileSync(join(dir, 'c.yaml'), 'version: 1\nsinks:\n  bus: { type: file, path: x.jsonl }\nrules: []\n')
-      const twice = loadRuleSet([dir])
+      const twice = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
       assert.equal(twice.ok, false)
       if (!twice.ok) assert.deepEqual(twice.problems.map(formatProblemShort).map((l) => l.slice(dir.length + 1)), ['c.yaml:3:3 DUPLICATE_SINK'])
     } finally {
@@ -115,7 +117,7 @@ describe('compile', () => {
     const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
     try {
       writeFileSync(join(dir, 'a.yaml'), 'version: 1\nrules:\n  - name: r\n    from: x/+id\n    to:\n      - nats: "x.{id}"\n      - file: "{id}.jsonl"\n      - file: all.jsonl\n')
-      const result = loadRuleSet([dir])
+      const result = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
       assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
       if (!result.ok) return
       assert.deepEqual(result.ruleSet.sinks.map((s) => [s.name, s.type, s.implicit, s.options]), [['nats', 'nats', true, { servers: 'nats://127.0.0.1:4222' }], ['file', 'file', true, {}]])
@@ -127,14 +129,14 @@ describe('compile', () => {
 
   for (const set of ['rules', 'sinks']) {
     it(`loads the example rule set in fixtures/${set} without a problem`, () => {
-      const result = loadRuleSet([fixturePath(set)])
+      const result = loadRuleSet([fixturePath(set)], { sinkSpecs: SINK_SPECS })
       assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'))
       assert.deepEqual(result.warnings, [])
     })
   }
 
   it('reports every problem of a file at once, sorted by position', () => {
-    const result = loadRuleSet([fixturePath('invalid', 'wrong-type.yaml')])
+    const result = loadRuleSet([fixturePath('invalid', 'wrong-type.yaml')], { sinkSpecs: SINK_SPECS })
     assert.equal(result.ok, false)
     if (result.ok) return
     assert.equal(result.problems.length, 7)
@@ -151,7 +153,7 @@ describe('compile', () => {
   })
 
   it('points a caret at the column of the problem', () => {
-    const result = loadRuleSet([fixturePath('invalid', 'unknown-capture.yaml')])
+    const result = loadRuleSet([fixturePath('invalid', 'unknown-capture.yaml')], { sinkSpecs: SINK_SPECS })
     assert.equal(result.ok, false)
     if (result.ok) return
     const text = formatProblem(result.problems[0]).split('\n')
@@ -161,6 +163,6 @@ describe('compile', () => {
   })
 
   it('keeps rules/schema.json in step with rules/schema.ts (npm run schema)', () => {
-    assert.equal(readFileSync(join(projectRoot, 'rules', 'schema.json'), 'utf8'), renderRuleSchema())
+    assert.equal(readFileSync(join(projectRoot, 'rules', 'schema.json'), 'utf8'), renderRuleSchema(SINK_SPECS))
   })
 })

@@ -11,6 +11,8 @@ import { parseSource } from '../../rules/load.js'
 import { formatProblem } from '../../rules/problems.js'
 import { validateRuleFile } from '../../rules/validate.js'
 import { projectRoot } from '../helpers/paths.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
+import { ruleSchemaFor } from '../../rules/schema.js'
 
 const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
 
@@ -34,8 +36,8 @@ describe('docs', () => {
       const parsed = parseSource('README.md', '\n'.repeat(offset) + block[1])
       assert.ok(parsed.ok, parsed.ok ? '' : parsed.problems.map(formatProblem).join('\n'))
       if (!parsed.ok) continue
-      const problems = validateRuleFile(parsed.source)
-      const sinks = new SinkTable()
+      const problems = validateRuleFile(parsed.source, ruleSchemaFor(SINK_SPECS))
+      const sinks = new SinkTable(SINK_SPECS)
       sinks.addFile(parsed.source, problems)
       problems.push(...compileRuleFile(parsed.source, sinks).problems)
       assert.deepEqual(problems.map(formatProblem), [])

@@ -6,10 +6,11 @@ import type { OutMessage } from '../../rules/model/message.js'
 import { Engine } from '../../engine/engine.js'
 import { loadRuleSet } from '../../rules/ruleset.js'
 import { fixturePath } from '../helpers/paths.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 describe('engine (no sockets)', () => {
   it('survives random topics and payloads, counting every matched message exactly once', () => {
-    const loaded = loadRuleSet([fixturePath('rules')])
+    const loaded = loadRuleSet([fixturePath('rules')], { sinkSpecs: SINK_SPECS })
     assert.ok(loaded.ok)
     const published: OutMessage[] = []
     // Publishing is the broker's job; here outputs are collected so the counts can be checked.

@@ -8,11 +8,13 @@ import { OffThreadParser } from '../../rules/parse-off-thread.js'
 import { parseAndValidate, type ParsedFile } from '../../rules/parse-file.js'
 import { SinkTable } from '../../rules/sinks.js'
 import { fixturePath } from '../helpers/paths.js'
+import { SINK_SPECS } from '../../adapters/sink-specs.js'
+import { ruleSchemaFor } from '../../rules/schema.js'
 
 /** What a parse says, in a form both threads' results can be compared by: data, problems, and compile problems with positions. */
 function described (parsed: ParsedFile): unknown {
   if (!parsed.ok) return { problems: parsed.problems }
-  const compiled = compileRuleFile(parsed.source, new SinkTable())
+  const compiled = compileRuleFile(parsed.source, new SinkTable(SINK_SPECS))
   return {
     data: parsed.source.data,
     problems: parsed.problems,
@@ -37,8 +39,8 @@ describe('parsing on the reloader\'s thread', function () {
 
   /** Parses on the thread (from the text, or read there without one) and here, and compares. */
   const check = async (file: string, text: string | undefined): Promise<ParsedFile> => {
-    const there = await parser.parse(file, text, turn)
-    assert.deepEqual(described(there), described(parseAndValidate(file, text)), file)
+    const there = await parser.parse(file, text, ruleSchemaFor(SINK_SPECS), turn)
+    assert.deepEqual(described(there), described(parseAndValidate(file, text, ruleSchemaFor(SINK_SPECS))), file)
     if (there.ok) assert.equal(there.source.text, text ?? readFileSync(file, 'utf8'))
     return there
   }
