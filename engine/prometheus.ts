@@ -4,7 +4,7 @@
  * processing-time histogram.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { ServiceReport } from './service.js'
+import type { ServiceReport } from './report.js'
 
 export interface Metrics {
   registry: Registry

@@ -4,7 +4,7 @@
  * in its queue. A sink that has been down longer, or is dropping for a full queue, makes the
  * process not ready, and the body names it.
  */
-import type { ServiceReport } from './service.js'
+import type { ServiceReport } from './report.js'
 
 export const DEFAULT_READY_GRACE_MS = 30_000
 

@@ -8,24 +8,24 @@ import type { RuleSet } from '../rules/ruleset.js'
 import type { SourceCache } from '../rules/source-cache.js'
 import { performance } from 'node:perf_hooks'
 import { createSource } from '../adapters/sources.js'
-import type { Source, SourceCounters, SourceHealth } from '../adapters/source.js'
-import { startBroker, type BrokerStats, type EmbeddedBroker } from './broker.js'
+import type { Source } from '../adapters/source.js'
+import { startBroker, type EmbeddedBroker } from './broker.js'
 import type { RunSettings } from './config.js'
 import { Engine } from './engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from './errors.js'
 import { startHttp, type HttpEndpoint } from './http.js'
 import type { InboundMessage } from '../rules/model/message.js'
-import type { EngineCounters, RuleCounters } from './metrics.js'
+import type { ServiceReport } from './report.js'
 import { createMetrics, type Metrics } from './prometheus.js'
 import { readiness, type Readiness } from './readiness.js'
 import { startSysReports } from './sys-reports.js'
 import { formatProblem } from '../rules/problems.js'
-import type { AccessCounters, AccessPolicy } from './access.js'
+import type { AccessPolicy } from './access.js'
 import { isLoopback, type ListenerSettings } from './listeners.js'
 import { UserStore } from './users.js'
 import type { Logger } from './logger.js'
-import { Reloader, type ReloadStats } from './reload.js'
-import { SinkPool, type SinkReport } from './sinks.js'
+import { Reloader } from './reload.js'
+import { SinkPool } from './sinks.js'
 import { isRulesFile, watchPaths, type Watcher } from './watch.js'
 
 export interface Service {
@@ -44,25 +44,6 @@ export interface Service {
   readiness: () => Readiness
   /** Closes the broker and sources, stops watching, drains the sinks for up to drainTimeoutMs. */
   stop: () => Promise<void>
-}
-
-export interface SourceReport {
-  kind: string
-  counters: SourceCounters
-  health: SourceHealth
-}
-
-export interface ServiceReport {
-  engine: EngineCounters
-  rules: Record<string, RuleCounters>
-  /** Embedded broker only. */
-  broker?: BrokerStats & { clients: number }
-  access?: AccessCounters
-  /** Embedded broker only: deliveries dropped per subscriber (slow consumers), by client id. */
-  clientDrops?: Record<string, number>
-  sinks: Record<string, SinkReport>
-  sources: Record<string, SourceReport>
-  reloads: ReloadStats
 }
 
 export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean, sourceCache?: SourceCache }): Promise<Service> {

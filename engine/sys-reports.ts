@@ -3,7 +3,7 @@
  * with $SYS), for people who watch with an MQTT client rather than Prometheus:
  * `$SYS/signalbox/summary`, `$SYS/signalbox/rules/<rule>` and `$SYS/signalbox/sinks/<sink>`.
  */
-import type { ServiceReport } from './service.js'
+import type { ServiceReport } from './report.js'
 
 export const SYS_PREFIX = '$SYS/signalbox'
 export const DEFAULT_SYS_INTERVAL_S = 10

@@ -8,7 +8,9 @@
  * Of the rule's text, only property names of `var` paths reach the source, through JSON.stringify;
  * numbers and strings are passed in as references: a rule cannot inject code.
  */
-import type { Evaluator } from './logic.js'
+
+/** A compiled expression: data in, value out. */
+export type Evaluator = (data: unknown) => unknown
 
 export interface CodegenHooks {
   /** Names a value cannot inherit: a path through one of these keeps its closure (own-property check). */

@@ -6,7 +6,7 @@
  * prototype members such as 'constructor' or '__proto__'.
  */
 
-import { generateEvaluator, generateRecord, soleKey, type CodegenHooks } from './logic-codegen.js'
+import { generateEvaluator, generateRecord, soleKey, type CodegenHooks, type Evaluator } from './logic-codegen.js'
 
 /** What a rule sees for one message: the JsonLogic data and the template scope. */
 export interface RuleData {
@@ -28,7 +28,7 @@ export interface MessageMeta {
 }
 
 /** A compiled expression: call it with the data; it may throw for a bad input (counted by the engine). */
-export type Evaluator = (data: unknown) => unknown
+export type { Evaluator } from './logic-codegen.js'
 
 /** What a compiled expression reads, so the engine decodes a payload only when a rule needs it. */
 export interface LogicUsage {

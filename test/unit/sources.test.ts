@@ -4,7 +4,7 @@ import { parseHops, redactUrl } from '../../adapters/source.js'
 import { sourceUrlProblem } from '../../adapters/sources.js'
 import { parseHostPort, sourceSettings } from '../../engine/config.js'
 import { readiness } from '../../engine/readiness.js'
-import type { ServiceReport } from '../../engine/service.js'
+import type { ServiceReport } from '../../engine/report.js'
 
 describe('sources', () => {
   it('turns MQTT filters into NATS subjects; # also covers its parent level', () => {
