@@ -1,7 +1,7 @@
 /** Every sink type with its create(), by the `type` a rules file names: what the engine builds sinks from (in adapters/sink-specs.ts's order). */
-import { fileSinkType } from './file.js'
-import { mqttSinkType } from './mqtt.js'
-import { natsSinkType } from './nats.js'
+import { fileSinkType } from './sinks/file.js'
+import { mqttSinkType } from './sinks/mqtt.js'
+import { natsSinkType } from './sinks/nats.js'
 import type { SinkType } from './sink.js'
 
 export const SINK_TYPES: readonly SinkType[] = [

@@ -7,8 +7,8 @@ import { shipped } from './shipped.js'
 import { fmt, machine, median, quick } from './stats.js'
 import { random } from './workload.js'
 
-const { decodePayload } = await shipped<typeof import('../engine/message.js')>('engine/message.js')
-const { PayloadPicker } = await shipped<typeof import('../engine/payload-picker.js')>('engine/payload-picker.js')
+const { decodePayload } = await shipped<typeof import('../engine/runtime/decode.js')>('engine/runtime/decode.js')
+const { PayloadPicker } = await shipped<typeof import('../engine/runtime/payload-picker.js')>('engine/runtime/payload-picker.js')
 
 const RUNS = quick ? 3 : 5
 const ITERATIONS = quick ? 200_000 : 1_000_000

@@ -1,10 +1,10 @@
-// JsonLogic: json-logic-js.apply (the reference) against rules/logic.ts closures, same expressions, same data,
+// JsonLogic: json-logic-js.apply (the reference) against rules/logic/logic.ts closures, same expressions, same data,
 // interleaved runs in one process, medians reported. Run with `npm run bench` (or `-- --quick`).
 import { cpus } from 'node:os'
 import jsonLogic from 'json-logic-js'
 import { shipped } from './shipped.js'
 
-const { compileLogic } = await shipped<typeof import('../rules/logic.js')>('rules/logic.js')
+const { compileLogic } = await shipped<typeof import('../rules/logic/logic.js')>('rules/logic/logic.js')
 
 const quick = process.argv.includes('--quick')
 const RUNS = quick ? 3 : 5

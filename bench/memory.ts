@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { shipped } from './shipped.js'
 
-const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
+const { Engine } = await shipped<typeof import('../engine/runtime/engine.js')>('engine/runtime/engine.js')
 const { SINK_SPECS } = await shipped<typeof import('../adapters/sink-specs.js')>('adapters/sink-specs.js')
-const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
+const { loadRuleSet } = await shipped<typeof import('../rules/compile/ruleset.js')>('rules/compile/ruleset.js')
 import { collect, fmt, machine, quick } from './stats.js'
 import { random, routerWorkload } from './workload.js'
 import { rulesYaml } from './rules-file.js'

@@ -6,18 +6,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pino } from 'pino'
-import type { Engine as EngineType } from '../engine/engine.js'
+import type { Engine as EngineType } from '../engine/runtime/engine.js'
 import { shipped } from './shipped.js'
 
-const { Engine } = await shipped<typeof import('../engine/engine.js')>('engine/engine.js')
-const { compileRuleFile } = await shipped<typeof import('../rules/compile.js')>('rules/compile.js')
-const { loadSource } = await shipped<typeof import('../rules/load.js')>('rules/load.js')
+const { Engine } = await shipped<typeof import('../engine/runtime/engine.js')>('engine/runtime/engine.js')
+const { compileRuleFile } = await shipped<typeof import('../rules/compile/compile.js')>('rules/compile/compile.js')
+const { loadSource } = await shipped<typeof import('../rules/source/load.js')>('rules/source/load.js')
 const { SINK_SPECS } = await shipped<typeof import('../adapters/sink-specs.js')>('adapters/sink-specs.js')
-const { ruleSchemaFor } = await shipped<typeof import('../rules/schema.js')>('rules/schema.js')
-const { loadRuleSet } = await shipped<typeof import('../rules/ruleset.js')>('rules/ruleset.js')
-const { SinkTable } = await shipped<typeof import('../rules/sinks.js')>('rules/sinks.js')
-const { validateRuleFile } = await shipped<typeof import('../rules/validate.js')>('rules/validate.js')
-const { SourceCache } = await shipped<typeof import('../rules/source-cache.js')>('rules/source-cache.js')
+const { ruleSchemaFor } = await shipped<typeof import('../rules/check/schema.js')>('rules/check/schema.js')
+const { loadRuleSet } = await shipped<typeof import('../rules/compile/ruleset.js')>('rules/compile/ruleset.js')
+const { SinkTable } = await shipped<typeof import('../rules/compile/sink-table.js')>('rules/compile/sink-table.js')
+const { validateRuleFile } = await shipped<typeof import('../rules/check/validate.js')>('rules/check/validate.js')
+const { SourceCache } = await shipped<typeof import('../rules/source/source-cache.js')>('rules/source/source-cache.js')
 
 const quick = process.argv.includes('--quick')
 const RUNS = quick ? 3 : 5

@@ -3,7 +3,7 @@
 import { Qlobber } from 'qlobber'
 import { shipped } from './shipped.js'
 
-const { Router } = await shipped<typeof import('../engine/router.js')>('engine/router.js')
+const { Router } = await shipped<typeof import('../engine/runtime/router.js')>('engine/runtime/router.js')
 import { collect, fmt, machine, median, quick } from './stats.js'
 import { routerWorkload } from './workload.js'
 

@@ -1,7 +1,7 @@
 /**
  * Loads a module as it ships (compiled JavaScript in dist/), not through the TypeScript loader,
  * whose keepNames wrapper costs something on every function created. npm run bench builds first.
- * Callers keep the source's types: `await shipped<typeof import('../rules/logic.js')>('rules/logic.js')`.
+ * Callers keep the source's types: `await shipped<typeof import('../rules/logic/logic.js')>('rules/logic/logic.js')`.
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'

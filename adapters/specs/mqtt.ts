@@ -1,6 +1,6 @@
 /** The remote MQTT sink's spec: its options, its topic, and the checks of its URL and credentials. */
 import type { SinkOptionProblem, SinkSpec } from '../../rules/model/sink-spec.js'
-import { tlsFilesSchema } from '../pem.js'
+import { tlsFilesSchema } from '../clients/pem.js'
 
 function validateMqtt (options: Record<string, unknown>): SinkOptionProblem[] {
   const problems: SinkOptionProblem[] = []

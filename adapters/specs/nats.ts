@@ -1,7 +1,7 @@
 /** The NATS sink's spec: its options, its subject, and the checks of server addresses and credentials. */
 import type { SinkOptionProblem, SinkSpec } from '../../rules/model/sink-spec.js'
-import { mixedSchemesProblem, NATS_SCHEMES } from '../nats-servers.js'
-import { tlsFilesSchema } from '../pem.js'
+import { mixedSchemesProblem, NATS_SCHEMES } from '../clients/nats-servers.js'
+import { tlsFilesSchema } from '../clients/pem.js'
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222'
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000

@@ -1,6 +1,6 @@
 /**
  * The logger every layer writes through: the few methods it uses, which pino's logger has (the
- * service creates a pino one, engine/logger.ts), so that adapters and rules depend on no logging
+ * service creates a pino one, engine/observe/logger.ts), so that adapters and rules depend on no logging
  * library.
  */
 export type LogFn = (fields: object, message?: string) => void

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import type { OutMessage } from '../../rules/model/message.js'
-import { Engine, type EngineOptions } from '../../engine/engine.js'
-import { loadRuleSet, type RuleSet } from '../../rules/ruleset.js'
+import { Engine, type EngineOptions } from '../../engine/runtime/engine.js'
+import { loadRuleSet, type RuleSet } from '../../rules/compile/ruleset.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
 
 /** The rule set a rules file of this text loads (it must load without errors). */

@@ -44,7 +44,7 @@ export function spawnTracked (command: string, args: string[], options: { cwd?: 
 /** The built CLI (`npm run build` puts it in dist/; `npm test` builds first). */
 export function cliPath (): string {
   const bin = join(projectRoot, 'bin', 'signalbox.js')
-  if (!existsSync(join(projectRoot, 'dist', 'engine', 'cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does) before the CLI tests')
+  if (!existsSync(join(projectRoot, 'dist', 'engine', 'cli', 'cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does) before the CLI tests')
   return bin
 }
 

@@ -219,7 +219,7 @@ rules:
 
   it('swaps rule sets with one assignment', async () => {
     const sb = await startSignalbox(HOT_ROOM)
-    const { loadRuleSet } = await import('../../rules/ruleset.js')
+    const { loadRuleSet } = await import('../../rules/compile/ruleset.js')
     const other = loadRuleSet(['fixtures/rules/home.yaml'], { sinkSpecs: SINK_SPECS })
     assert.ok(other.ok)
     sb.engine.swap(other.ruleSet)

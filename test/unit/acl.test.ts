@@ -1,9 +1,9 @@
 // ACL decisions without a broker: first match wins, default deny, %u/%c substitution, and
 // subscription filters that must lie inside an allowed filter.
 import assert from 'node:assert/strict'
-import { Acl, covers } from '../../engine/acl.js'
-import { topicMatches } from '../../rules/pattern.js'
-import { parseSource } from '../../rules/load.js'
+import { Acl, covers } from '../../engine/broker/acl.js'
+import { topicMatches } from '../../rules/model/pattern.js'
+import { parseSource } from '../../rules/source/load.js'
 
 function acl (yaml: string): Acl {
   const parsed = parseSource('acl.yaml', yaml)

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { stringify } from 'yaml'
-import { compileRuleFile } from '../../rules/compile.js'
-import { parseSource } from '../../rules/load.js'
-import { parsePattern } from '../../rules/pattern.js'
-import { SinkTable } from '../../rules/sinks.js'
-import { validateRuleFile } from '../../rules/validate.js'
-import { Router } from '../../engine/router.js'
+import { compileRuleFile } from '../../rules/compile/compile.js'
+import { parseSource } from '../../rules/source/load.js'
+import { parsePattern } from '../../rules/model/pattern.js'
+import { SinkTable } from '../../rules/compile/sink-table.js'
+import { validateRuleFile } from '../../rules/check/validate.js'
+import { Router } from '../../engine/runtime/router.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
-import { ruleSchemaFor } from '../../rules/schema.js'
+import { ruleSchemaFor } from '../../rules/check/schema.js'
 
 /** Everything `signalbox check` does to one file's text; returns the problems. Throws only on a bug. */
 function check (text: string): Array<{ line: number, col: number }> {

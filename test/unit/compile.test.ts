@@ -3,17 +3,17 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, relative } from 'node:path'
-import { compileRuleFileInSteps } from '../../rules/compile.js'
-import { parseSource } from '../../rules/load.js'
-import { parseAndValidate, type ParsedFile } from '../../rules/parse-file.js'
-import { formatProblem, formatProblemShort } from '../../rules/problems.js'
-import { loadRuleSet, loadRuleSetInSteps } from '../../rules/ruleset.js'
-import { renderRuleSchema } from '../../rules/schema.js'
-import { SinkTable } from '../../rules/sinks.js'
-import { SourceCache } from '../../rules/source-cache.js'
+import { compileRuleFileInSteps } from '../../rules/compile/compile.js'
+import { parseSource } from '../../rules/source/load.js'
+import { parseAndValidate, type ParsedFile } from '../../rules/source/parse-file.js'
+import { formatProblem, formatProblemShort } from '../../rules/check/problems.js'
+import { loadRuleSet, loadRuleSetInSteps } from '../../rules/compile/ruleset.js'
+import { renderRuleSchema } from '../../rules/check/schema.js'
+import { SinkTable } from '../../rules/compile/sink-table.js'
+import { SourceCache } from '../../rules/source/source-cache.js'
 import { fixturePath, projectRoot } from '../helpers/paths.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
-import { ruleSchemaFor } from '../../rules/schema.js'
+import { ruleSchemaFor } from '../../rules/check/schema.js'
 
 describe('compile', () => {
   describe('invalid fixtures', () => {
@@ -162,7 +162,7 @@ describe('compile', () => {
     assert.equal(text[1].indexOf('{'), text[2].indexOf('^'))
   })
 
-  it('keeps rules/schema.json in step with rules/schema.ts (npm run schema)', () => {
+  it('keeps rules/schema.json in step with rules/check/schema.ts (npm run schema)', () => {
     assert.equal(readFileSync(join(projectRoot, 'rules', 'schema.json'), 'utf8'), renderRuleSchema(SINK_SPECS))
   })
 })

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createMetrics } from '../../engine/prometheus.js'
-import type { ServiceReport } from '../../engine/report.js'
+import { createMetrics } from '../../engine/observe/prometheus.js'
+import type { ServiceReport } from '../../engine/observe/report.js'
 import { projectRoot } from '../helpers/paths.js'
 
 interface Panel { title: string, targets: Array<{ expr: string }> }

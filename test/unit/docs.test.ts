@@ -3,16 +3,16 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../../engine/config.js'
-import { compileRuleFile } from '../../rules/compile.js'
-import { SinkTable } from '../../rules/sinks.js'
+import { loadConfig } from '../../engine/service/config.js'
+import { compileRuleFile } from '../../rules/compile/compile.js'
+import { SinkTable } from '../../rules/compile/sink-table.js'
 import { SINK_TYPES } from '../../adapters/registry.js'
-import { parseSource } from '../../rules/load.js'
-import { formatProblem } from '../../rules/problems.js'
-import { validateRuleFile } from '../../rules/validate.js'
+import { parseSource } from '../../rules/source/load.js'
+import { formatProblem } from '../../rules/check/problems.js'
+import { validateRuleFile } from '../../rules/check/validate.js'
 import { projectRoot } from '../helpers/paths.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
-import { ruleSchemaFor } from '../../rules/schema.js'
+import { ruleSchemaFor } from '../../rules/check/schema.js'
 
 const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
 
@@ -70,7 +70,7 @@ describe('docs', () => {
     })
   }
 
-  for (const [file, type] of [['rules/problems.ts', 'ProblemCode'], ['engine/errors.ts', 'FailureCode']]) {
+  for (const [file, type] of [['rules/check/problems.ts', 'ProblemCode'], ['engine/runtime/errors.ts', 'FailureCode']]) {
     it(`documents every ${type} in the README's error tables`, () => {
       const codes = codesOf(file, type)
       assert.ok(codes.length > 3)

@@ -1,10 +1,10 @@
-// Differential tests: rules/logic.ts against json-logic-js 2.0.5, the reference.
+// Differential tests: rules/logic/logic.ts against json-logic-js 2.0.5, the reference.
 // Vectors: fixtures/vectors/jsonlogic-tests.json (jsonlogic.com's tests.json, via GoPlasmatic/datalogic-rs).
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import jsonLogic from 'json-logic-js'
-import { compileLogic, compileRecord, MAX_EXPRESSION_DEPTH } from '../../rules/logic.js'
+import { compileLogic, compileRecord, MAX_EXPRESSION_DEPTH } from '../../rules/logic/logic.js'
 import { vectorPath } from '../helpers/paths.js'
 
 type Case = [unknown, unknown, unknown]

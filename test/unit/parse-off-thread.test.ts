@@ -2,14 +2,14 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { compileRuleFile } from '../../rules/compile.js'
-import { positionOf, type SourceFile } from '../../rules/load.js'
-import { OffThreadParser } from '../../rules/parse-off-thread.js'
-import { parseAndValidate, type ParsedFile } from '../../rules/parse-file.js'
-import { SinkTable } from '../../rules/sinks.js'
+import { compileRuleFile } from '../../rules/compile/compile.js'
+import { positionOf, type SourceFile } from '../../rules/source/load.js'
+import { OffThreadParser } from '../../rules/source/parse-off-thread.js'
+import { parseAndValidate, type ParsedFile } from '../../rules/source/parse-file.js'
+import { SinkTable } from '../../rules/compile/sink-table.js'
 import { fixturePath } from '../helpers/paths.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
-import { ruleSchemaFor } from '../../rules/schema.js'
+import { ruleSchemaFor } from '../../rules/check/schema.js'
 
 /** What a parse says, in a form both threads' results can be compared by: data, problems, and compile problems with positions. */
 function described (parsed: ParsedFile): unknown {

@@ -3,8 +3,8 @@
 // field exactly its value (including -0, repeated keys, escapes and bytes that are not UTF-8).
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { decodePayload } from '../../engine/message.js'
-import { PayloadPicker } from '../../engine/payload-picker.js'
+import { decodePayload } from '../../engine/runtime/decode.js'
+import { PayloadPicker } from '../../engine/runtime/payload-picker.js'
 import { engineFor } from '../helpers/engine.js'
 
 /** Keys the documents use, so picks hit: look-alikes, non-ASCII, prototype names, the empty key. */

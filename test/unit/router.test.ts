@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { Router } from '../../engine/router.js'
-import { parsePattern, validateFilter, validateTopicName } from '../../rules/pattern.js'
+import { Router } from '../../engine/runtime/router.js'
+import { parsePattern, validateFilter, validateTopicName } from '../../rules/model/pattern.js'
 import { vectorPath } from '../helpers/paths.js'
 
 /** The reference: split both and compare level by level, straight from the spec's wording. */

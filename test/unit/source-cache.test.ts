@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { loadRuleSet } from '../../rules/ruleset.js'
-import { SourceCache } from '../../rules/source-cache.js'
+import { loadRuleSet } from '../../rules/compile/ruleset.js'
+import { SourceCache } from '../../rules/source/source-cache.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
-import { ruleSchemaFor } from '../../rules/schema.js'
+import { ruleSchemaFor } from '../../rules/check/schema.js'
 
 const rule = (name: string, extra = ''): string => `version: 1\nrules:\n  - name: ${name}\n    from: a/${name}\n    to: [{ mqtt: b/${name} }]\n${extra}`
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { filterToSubjects } from '../../adapters/nats-source.js'
-import { parseHops, redactUrl } from '../../adapters/source.js'
-import { sourceUrlProblem } from '../../adapters/sources.js'
-import { parseHostPort, sourceSettings } from '../../engine/config.js'
-import { readiness } from '../../engine/readiness.js'
-import type { ServiceReport } from '../../engine/report.js'
+import { filterToSubjects } from '../../adapters/sources/nats-source.js'
+import { parseHops, redactUrl } from '../../adapters/sources/source.js'
+import { sourceUrlProblem } from '../../adapters/sources/sources.js'
+import { parseHostPort, sourceSettings } from '../../engine/service/config.js'
+import { readiness } from '../../engine/observe/readiness.js'
+import type { ServiceReport } from '../../engine/observe/report.js'
 
 describe('sources', () => {
   it('turns MQTT filters into NATS subjects; # also covers its parent level', () => {

@@ -1,8 +1,8 @@
 // Patterns with named captures, and topic templates: parse errors, rendering, refusals.
 import assert from 'node:assert/strict'
-import type { RuleData } from '../../rules/logic.js'
-import { parsePattern } from '../../rules/pattern.js'
-import { compileTemplate, parseTemplate, topicToSubject, type TemplateSyntax } from '../../rules/template.js'
+import type { RuleData } from '../../rules/logic/logic.js'
+import { parsePattern } from '../../rules/model/pattern.js'
+import { compileTemplate, parseTemplate, topicToSubject, type TemplateSyntax } from '../../rules/model/template.js'
 
 function render (template: string, data: Partial<RuleData>, multi: string[] = [], syntax: TemplateSyntax = 'topic'): unknown {
   const parsed = parseTemplate(template, syntax)

@@ -1,12 +1,12 @@
-// Reading a rules file after an edit from its last read (rules/yaml-edit.ts): whatever it takes, it
+// Reading a rules file after an edit from its last read (rules/source/yaml-edit.ts): whatever it takes, it
 // must read exactly as a full read of the new text does (data, key order, where rules and top-level
 // keys start); what it cannot promise that for, it declines.
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { dump } from 'js-yaml'
 import { stringify } from 'yaml'
-import { readYamlFast } from '../../rules/fast-yaml.js'
-import { readYamlEdit } from '../../rules/yaml-edit.js'
+import { readYamlFast } from '../../rules/source/fast-yaml.js'
+import { readYamlEdit } from '../../rules/source/yaml-edit.js'
 import { assertSameData } from '../helpers/same-data.js'
 
 /** Reads `after` from `before`'s read; checks it against a full read. Returns whether the edit was read alone. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import mqtt, { type MqttClient } from 'mqtt'
 import { pino } from 'pino'
-import { mqttSinkType } from '../../../adapters/mqtt.js'
+import { mqttSinkType } from '../../../adapters/sinks/mqtt.js'
 import type { Sink } from '../../../adapters/sink.js'
 import { until } from '../../helpers/latch.js'
 import { connect } from '../../helpers/mqtt.js'

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { connect as natsConnect, StorageType, type JetStreamManager, type Msg, type NatsConnection } from 'nats'
 import { pino } from 'pino'
-import { natsSinkType } from '../../../adapters/nats.js'
+import { natsSinkType } from '../../../adapters/sinks/nats.js'
 import type { Sink } from '../../../adapters/sink.js'
 import { Latch, until } from '../../helpers/latch.js'
 import { connect, subscribe } from '../../helpers/mqtt.js'

@@ -1,0 +1,193 @@
+/**
+ * NATS sink (the `nats` client). Core NATS: a batch counts as delivered once a flush (PING/PONG)
+ * after it returns, so the server has every message of it; a failed flush retries the batch
+ * (at-least-once to the server). JetStream: each message waits for its stream's ack, with a
+ * message id so a retried duplicate is dropped by the stream's duplicate window.
+ */
+import { randomUUID } from 'node:crypto'
+import { resolve } from 'node:path'
+import { connect, ErrorCode, Events, headers, NatsError, type ConnectionOptions, type MsgHdrs, type NatsConnection } from 'nats'
+import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
+import type { SinkDefinition } from '../../rules/model/sink-spec.js'
+import type { Delivery, SinkContext, SinkType } from '../sink.js'
+import { describeNatsError, natsConnectionOptions } from '../clients/nats-connection.js'
+import { DEFAULT_ACK_TIMEOUT_MS, natsSinkSpec, normaliseServers } from '../specs/nats.js'
+
+const FLUSH_TIMEOUT_MS = 5_000
+const REDIAL_MAX_MS = 5_000
+
+/** Errors that retrying the same message cannot fix. */
+const PERMANENT: ReadonlySet<string> = new Set([ErrorCode.BadSubject, ErrorCode.MaxPayloadExceeded, ErrorCode.BadHeader])
+
+interface NatsOptions {
+  servers: string[]
+  jetstream: boolean
+  ackTimeoutMs: number
+  user?: string
+  pass?: string
+  token?: string
+  name: string
+  tls?: { ca?: string, cert?: string, key?: string, rejectUnauthorized: boolean }
+}
+
+class NatsSink extends QueuedSink {
+  readonly type = 'nats'
+  private readonly options: NatsOptions
+  private nc: NatsConnection | undefined
+  private closing = false
+  private redial: (() => void) | undefined
+  /** JetStream message ids, kept with the delivery so a retry sends the same id. */
+  private readonly msgIds = new WeakMap<Delivery, string>()
+  private readonly idPrefix = randomUUID().slice(0, 8)
+  private seq = 0
+
+  constructor (definition: SinkDefinition, context: SinkContext) {
+    super(definition, context)
+    const o = definition.options
+    const tls = o.tls as { ca?: string, cert?: string, key?: string, reject_unauthorized?: boolean } | undefined
+    this.options = {
+      servers: normaliseServers(o.servers),
+      jetstream: o.jetstream === true,
+      ackTimeoutMs: typeof o.ack_timeout_ms === 'number' ? o.ack_timeout_ms : DEFAULT_ACK_TIMEOUT_MS,
+      user: o.user as string | undefined,
+      pass: o.pass as string | undefined,
+      token: o.token as string | undefined,
+      name: typeof o.client_name === 'string' ? o.client_name : 'signalbox',
+      tls: tls === undefined
+        ? undefined
+        : { ca: resolvePath(definition.baseDir, tls.ca), cert: resolvePath(definition.baseDir, tls.cert), key: resolvePath(definition.baseDir, tls.key), rejectUnauthorized: tls.reject_unauthorized !== false }
+    }
+  }
+
+  protected async connect (): Promise<void> {
+    const options = this.connectionOptions()
+    this.dialLoop(options).catch((err: Error) => this.logger.error({ err: err.message }, 'connection loop failed'))
+  }
+
+  protected async deliver (batch: Delivery[]): Promise<Rejection[]> {
+    const nc = this.nc
+    if (nc === undefined || !this.isUp()) throw new DeliveryError('not connected')
+    return this.options.jetstream ? await this.deliverJetStream(nc, batch) : await this.deliverCore(nc, batch)
+  }
+
+  protected async disconnect (): Promise<void> {
+    this.closing = true
+    this.redial?.()
+    const nc = this.nc
+    this.nc = undefined
+    if (nc === undefined || nc.isClosed()) return
+    await nc.close()
+  }
+
+  private async deliverCore (nc: NatsConnection, batch: Delivery[]): Promise<Rejection[]> {
+    const rejected: Rejection[] = []
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i]
+      try {
+        nc.publish(d.address, d.payload, { headers: this.headersFor(d) })
+      } catch (err) {
+        if (!isPermanent(err)) throw new DeliveryError(`publish failed: ${(err as Error).message}`, 0, [], { cause: err })
+        rejected.push({ index: i, reason: `NATS refused '${d.address}': ${(err as Error).message}` })
+      }
+    }
+    try {
+      await withTimeout(nc.flush(), FLUSH_TIMEOUT_MS, 'flush')
+    } catch (err) {
+      throw new DeliveryError(`server did not confirm the batch: ${(err as Error).message}`, 0, [], { cause: err })
+    }
+    return rejected
+  }
+
+  private async deliverJetStream (nc: NatsConnection, batch: Delivery[]): Promise<Rejection[]> {
+    const js = nc.jetstream()
+    const results = await Promise.allSettled(batch.map(async (d) => {
+      let msgID = this.msgIds.get(d)
+      if (msgID === undefined) { msgID = `${this.idPrefix}-${++this.seq}`; this.msgIds.set(d, msgID) }
+      return await js.publish(d.address, d.payload, { headers: this.headersFor(d), msgID, timeout: this.options.ackTimeoutMs })
+    }))
+    const rejected: Rejection[] = []
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]
+      if (r.status === 'fulfilled') continue
+      const err = r.reason as Error
+      if (isPermanent(err)) { rejected.push({ index: i, reason: `JetStream refused '${batch[i].address}': ${err.message}` }); continue }
+      const hint = isNoResponders(err) ? ` (no stream captures subject '${batch[i].address}'?)` : ''
+      // Everything before i is acked; i and later are retried, and the stream drops duplicates by id.
+      throw new DeliveryError(`JetStream publish not acknowledged: ${err.message}${hint}`, i, rejected, { cause: err })
+    }
+    return rejected
+  }
+
+  private headersFor (d: Delivery): MsgHdrs {
+    const h = headers()
+    // A header value cannot hold CR or LF; an MQTT topic can.
+    h.set('Signalbox-Topic', /[\r\n]/.test(d.topic) ? encodeURIComponent(d.topic) : d.topic)
+    h.set('Signalbox-Rule', d.rule)
+    h.set('Signalbox-Hops', String(d.hops))
+    return h
+  }
+
+  private connectionOptions (): ConnectionOptions {
+    const o = this.options
+    return natsConnectionOptions({ servers: o.servers, name: o.name, user: o.user, pass: o.pass, token: o.token, tls: o.tls })
+  }
+
+  /** Connects, and connects again if the first attempt fails; after that the client reconnects on its own. */
+  private async dialLoop (options: ConnectionOptions): Promise<void> {
+    let wait = 100
+    while (!this.closing) {
+      try {
+        const nc = await connect(options)
+        if (this.closing) { await nc.close(); return }
+        this.nc = nc
+        this.watch(nc).catch((err: Error) => this.logger.warn({ err: err.message }, 'status watch ended'))
+        this.markUp()
+        const err = await nc.closed()
+        if (this.closing) return
+        this.markDown(`connection closed${err !== undefined ? `: ${err.message}` : ''}`)
+        wait = 100
+      } catch (err) {
+        this.markDown(`cannot connect to ${o2s(options.servers)}: ${describeNatsError(err as Error)}`)
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait)
+        this.redial = () => { clearTimeout(timer); resolve() }
+      })
+      wait = Math.min(wait * 2, REDIAL_MAX_MS)
+    }
+  }
+
+  private async watch (nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === Events.Disconnect) this.markDown(`disconnected from ${String(status.data)}`)
+      else if (status.type === Events.Reconnect) this.markUp()
+    }
+  }
+}
+
+function isPermanent (err: unknown): boolean {
+  return err instanceof NatsError && PERMANENT.has(err.code)
+}
+
+function isNoResponders (err: unknown): boolean {
+  return err instanceof NatsError && err.code === ErrorCode.NoResponders
+}
+
+function o2s (servers: ConnectionOptions['servers']): string {
+  return Array.isArray(servers) ? servers.join(', ') : String(servers)
+}
+
+function resolvePath (base: string, path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(base, path)
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export const natsSinkType: SinkType = { ...natsSinkSpec, create: (definition, context) => new NatsSink(definition, context) }

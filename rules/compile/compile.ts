@@ -1,0 +1,175 @@
+/**
+ * Validated rules file → CompiledRule[]: filters parsed, JsonLogic compiled to closures, templates
+ * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
+ */
+import { lazyPositionOf, movedToRule, problemAt, scalarOffset, type DataPath, type SourceFile } from '../source/load.js'
+import { addUsage, checkLogic, compileLogic, compileRecord, emptyUsage, type Evaluator, type RuleData } from '../logic/logic.js'
+import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
+import { parsePattern, type Pattern } from '../model/pattern.js'
+import type { RuleProblem } from '../check/problems.js'
+import type { SinkEffect, SinkTable } from './sink-table.js'
+import { Slice, type Slicing } from './slices.js'
+
+export type { CompiledOutput, CompiledMqttOutput, CompiledSinkOutput, SourcePosition } from './outputs.js'
+
+/** A rule ready to run: every per-message step is a closure built here, once. */
+export interface CompiledRule {
+  name: string
+  pattern: Pattern
+  where: Evaluator | undefined
+  /** Builds the new payload; undefined passes the payload through unchanged. */
+  set: ((data: RuleData) => Record<string, unknown>) | undefined
+  outputs: CompiledOutput[]
+  onError: 'dead_letter' | 'drop'
+  /** The rule reads `payload` at all: decode it before running. */
+  needsPayload: boolean
+  /** The rule reads fields below `payload`: a payload that is not JSON is an error for this rule. */
+  needsJsonPayload: boolean
+  /**
+   * The top-level payload fields the rule reads, when it reads nothing else of the payload: the
+   * engine may decode just those. Undefined when it reads the payload whole (or not at all).
+   */
+  payloadFields: readonly string[] | undefined
+  /** The rule reads the message's arrival time (meta.receivedAt, {date}, a sink's delivery time). */
+  readsClock: boolean
+  source: SourcePosition
+}
+
+interface RawRule {
+  name?: unknown
+  from?: unknown
+  where?: unknown
+  set?: unknown
+  to?: unknown
+  on_error?: unknown
+}
+
+/**
+ * A rule's compile, kept by its data object for the file's next read: an edit read from the last
+ * read (yaml-edit.ts) keeps the data objects of the rules it did not touch, and their compiles are
+ * taken again, moved to their new place. Only rules that compiled without a problem and use no
+ * shorthand sink (whose implicit sink remembers where it was declared) are kept.
+ */
+export type KeptRules = Map<object, { rule: CompiledRule, effects: readonly SinkEffect[] }>
+
+/**
+ * Compiles the rules of one file. Parts that failed schema validation are skipped (their
+ * problems are already reported), so one run reports every problem the file has. With `previous`
+ * (the kept rules of the file's last read, compiled against the same sinks), a rule whose data
+ * object is among them is not compiled again.
+ */
+export function compileRuleFile (source: SourceFile, sinks: SinkTable, previous?: KeptRules): FileCompile {
+  const steps = compileRuleFileInSteps(source, sinks, previous)
+  for (;;) {
+    const step = steps.next()
+    if (step.done === true) return step.value
+  }
+}
+
+export interface FileCompile { rules: CompiledRule[], problems: RuleProblem[], kept: KeptRules }
+
+/** compileRuleFile in slices (slices.ts): it pauses whenever it has held the thread for a slice. */
+export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, previous?: KeptRules, slice: Slicing = new Slice()): Generator<undefined, FileCompile> {
+  const problems: RuleProblem[] = []
+  const rules: CompiledRule[] = []
+  const kept: KeptRules = new Map()
+  const data = source.data as { rules?: unknown }
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return { rules, problems, kept }
+  for (let index = 0; index < data.rules.length; index++) {
+    if (slice.due) { yield; slice.restart() }
+    const raw: unknown = data.rules[index]
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
+    const before = previous?.get(raw)
+    if (before !== undefined) {
+      sinks.replay(before.effects)
+      const rule = moveRule(before.rule, source, index)
+      kept.set(raw, { rule, effects: before.effects })
+      rules.push(rule)
+      continue
+    }
+    const problemsBefore = problems.length
+    const { result: rule, effects } = sinks.recordDuring(() => compileRule(source, raw as RawRule, ['rules', index], sinks, problems))
+    if (rule === undefined) continue
+    rules.push(rule)
+    if (problems.length === problemsBefore && effects.every((e) => e.kind === 'used')) kept.set(raw, { rule, effects })
+  }
+  return { rules, problems, kept }
+}
+
+/** A compiled rule at item `index` of another read of its file: the same closures, its positions moved. */
+function moveRule (rule: CompiledRule, source: SourceFile, index: number): CompiledRule {
+  return {
+    ...rule,
+    source: movedToRule(rule.source, source, index),
+    outputs: rule.outputs.map((o) => ({ ...o, source: movedToRule(o.source, source, index) }))
+  }
+}
+
+function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: SinkTable, problems: RuleProblem[]): CompiledRule | undefined {
+  const errorsBefore = errorCount(problems)
+
+  let pattern: Pattern | undefined
+  if (typeof raw.from === 'string') {
+    const parsed = parsePattern(raw.from)
+    if (parsed.ok) pattern = parsed.pattern
+    else problems.push(problemAt(source, [...path, 'from'], 'BAD_FILTER', `invalid filter '${raw.from}': ${parsed.error.message}`, { offset: scalarOffset(source, [...path, 'from'], parsed.error.index) }))
+  }
+
+  const usage = emptyUsage()
+  // A problem points at the node at fault; what the expression reads tells when to decode payloads.
+  const accept = (result: ReturnType<typeof checkLogic>, exprPath: DataPath): boolean => {
+    if (!result.ok) {
+      const { code, message, path: inner, atKey } = result.error
+      problems.push(problemAt(source, [...exprPath, ...inner], code, message, { atKey }))
+      return false
+    }
+    addUsage(usage, result.usage)
+    return true
+  }
+
+  let where: Evaluator | undefined
+  if (raw.where !== undefined) {
+    const compiled = compileLogic(raw.where)
+    if (accept(compiled, [...path, 'where']) && compiled.ok) where = compiled.evaluate
+  }
+  let set: CompiledRule['set']
+  if (raw.set !== null && typeof raw.set === 'object' && !Array.isArray(raw.set)) {
+    // Each field is checked on its own (its problems point at it); the object is then built by one function.
+    const fields = Object.entries(raw.set)
+    let ok = true
+    for (const [key, expression] of fields) ok = accept(checkLogic(expression), [...path, 'set', key]) && ok
+    if (ok) set = compileRecord(fields)
+  }
+
+  const outputs: CompiledOutput[] = []
+  if (Array.isArray(raw.to)) {
+    const context = { source, pattern, usage, sinks, problems }
+    raw.to.forEach((out: unknown, i: number) => {
+      if (out === null || typeof out !== 'object' || Array.isArray(out)) return
+      const compiled = compileOutput(context, out as Record<string, unknown>, [...path, 'to', i])
+      if (compiled !== undefined) outputs.push(compiled)
+    })
+  }
+
+  const hasNewErrors = errorCount(problems) > errorsBefore
+  if (hasNewErrors || pattern === undefined || typeof raw.name !== 'string') return undefined
+  return {
+    name: raw.name,
+    pattern,
+    where,
+    set,
+    outputs,
+    onError: raw.on_error === 'drop' ? 'drop' : 'dead_letter',
+    needsPayload: usage.payload || usage.payloadFields,
+    needsJsonPayload: usage.payloadFields,
+    payloadFields: usage.payload && usage.topFields !== null ? usage.topFields : undefined,
+    readsClock: usage.clock,
+    source: lazyPositionOf(source, path)
+  }
+}
+
+function errorCount (problems: RuleProblem[]): number {
+  let n = 0
+  for (const p of problems) if (p.severity === 'error') n++
+  return n
+}
