@@ -147,7 +147,7 @@ try {
     console.log(`| ${n.toLocaleString('en')} | ${median(times[clean]).toFixed(0)} | ${median(times[warned]).toFixed(0)} |`)
   }
 
-  // One big file, one rule edited: the reloader's cache reads and compiles only the rules the edit touches.
+  // One big file, one rule edited: the reloader's cache reads and compiles the whole file again.
   console.log()
   console.log(`# Reload of one file, one rule edited between reloads (loadRuleSet with the reloader's SourceCache, then swap; medians of ${RUNS} runs)`)
   console.log('| rules | whole file read (cold) ms | one rule edited ms |')
@@ -161,7 +161,7 @@ try {
     const { cold, edited } = coldThenEdited(file, engines.get(n)!, (r) => {
       text = text.replace(id, `${id}      edited_${r}: true\n`)
       writeFileSync(file, text)
-    }, (cache) => cache.edits === 1 ? undefined : 'the edit was not read from the last read')
+    })
     console.log(`| ${n.toLocaleString('en')} | ${median(cold).toFixed(0)} | ${median(edited).toFixed(0)} |`)
   }
 

@@ -77,11 +77,8 @@ export class Reloader {
     const { engine, pool, logger } = this.options
     const started = performance.now()
     const hitsBefore = this.cache.hits
-    const editsBefore = this.cache.edits
     const loaded = await this.loadInSteps()
     const unchangedFiles = this.cache.hits - hitsBefore
-    // Files edited inside their rules, read from their last read (only the touched rules parsed and compiled).
-    const editedFiles = this.cache.edits - editsBefore
     if (!loaded.ok) {
       const errors = loaded.problems.filter((p) => p.severity === 'error')
       this.fail(reason, `${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors.map((p) => `${p.file}:${p.line}:${p.col} ${p.code}`).join(', ')}`, loaded.problems.map((p) => formatProblem(p).split('\n')[0]))
@@ -112,7 +109,6 @@ export class Reloader {
       rules: loaded.ruleSet.rules.length,
       files: loaded.ruleSet.files,
       unchangedFiles,
-      editedFiles,
       sinks: { started: plan.started, kept: plan.kept, retired: plan.retired.map((s) => s.name) },
       ms: Math.round(ms * 10) / 10
     }, 'rules reloaded')

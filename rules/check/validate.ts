@@ -4,28 +4,18 @@ import { problemAt, type DataPath, type SourceFile } from '../source/load.js'
 import { editDistance } from '../logic/logic.js'
 import type { RuleProblem } from './problems.js'
 
-/** A rules file schema's validator, and its part for one rule (validateEdited), compiled together on first use. */
-const compiled = new WeakMap<object, { file: ValidateFunction, rule: ValidateFunction }>()
+/** A rules file schema's validator, compiled on first use (schema.ts builds one schema object per list of sink types). */
+const compiled = new WeakMap<object, ValidateFunction>()
 
-function ruleValidators (schema: Record<string, unknown>): { file: ValidateFunction, rule: ValidateFunction } {
-  const validators = compiled.get(schema)
-  if (validators !== undefined) return validators
-  const ajv = newAjv()
-  const file = ajv.compile(schema)
-  // Taken from the same compile: a few ms, where compiling it alone would take tens.
-  const rule = ajv.getSchema(`${String(schema.$id)}#/definitions/rule`)
-  if (rule === undefined) throw new Error('the rules schema has no rule definition')
-  compiled.set(schema, { file, rule })
-  return { file, rule }
+function ruleValidator (schema: Record<string, unknown>): ValidateFunction {
+  let validate = compiled.get(schema)
+  if (validate === undefined) { validate = createValidator(schema); compiled.set(schema, validate) }
+  return validate
 }
 
 /** Compiles a JSON Schema for validateSource (allErrors: every problem at once). */
 export function createValidator (schema: Record<string, unknown>): ValidateFunction {
-  return newAjv().compile(schema)
-}
-
-function newAjv (): Ajv {
-  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, formats: { 'date-time': isDateTime } })
+  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, formats: { 'date-time': isDateTime } }).compile(schema)
 }
 
 /** RFC 3339 date-time, as test cases write `time:` (no ajv-formats needed for one format). */
@@ -35,25 +25,7 @@ function isDateTime (text: string): boolean {
 
 /** Validates the data of a rules file against the rules schema (buildRuleSchema: it names the sink types). */
 export function validateRuleFile (source: SourceFile, schema: Record<string, unknown>): RuleProblem[] {
-  return validateSource(source, ruleValidators(schema).file)
-}
-
-/**
- * Validates a file read from its last read (yaml-edit.ts) when that read had no problem. The rules
- * it kept are the same data objects, valid then and so now (the schema checks each rule alone), so
- * only the rest of the file and the rules that are new are checked: a 10,000-rule file's edit
- * costs its edited rule, not 15 ms of checking every rule again.
- */
-export function validateEdited (source: SourceFile, kept: ReadonlySet<unknown>, schema: Record<string, unknown>): RuleProblem[] {
-  const data = source.data as { rules?: unknown }
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return validateRuleFile(source, schema)
-  const { file, rule: validateRule } = ruleValidators(schema)
-  const problems = file({ ...data, rules: [] }) ? [] : problemsOf(source, file.errors, '')
-  data.rules.forEach((rule: unknown, i: number) => {
-    if (kept.has(rule) || validateRule(rule)) return
-    problems.push(...problemsOf(source, validateRule.errors, `/rules/${i}`))
-  })
-  return problems
+  return validateSource(source, ruleValidator(schema))
 }
 
 /** Validates a parsed file against a compiled schema; each ajv error becomes a problem at its node. */

@@ -2,12 +2,12 @@
  * Validated rules file → CompiledRule[]: filters parsed, JsonLogic compiled to closures, templates
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
-import { lazyPositionOf, movedToRule, problemAt, scalarOffset, type DataPath, type SourceFile } from '../source/load.js'
+import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from '../source/load.js'
 import { addUsage, checkLogic, compileLogic, compileRecord, emptyUsage, type Evaluator, type RuleData } from '../logic/logic.js'
 import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
 import { parsePattern, type Pattern } from '../model/pattern.js'
 import type { RuleProblem } from '../check/problems.js'
-import type { SinkEffect, SinkTable } from './sink-table.js'
+import type { SinkTable } from './sink-table.js'
 import { Slice, type Slicing } from './slices.js'
 
 export type { CompiledOutput, CompiledMqttOutput, CompiledSinkOutput, SourcePosition } from './outputs.js'
@@ -45,64 +45,33 @@ interface RawRule {
 }
 
 /**
- * A rule's compile, kept by its data object for the file's next read: an edit read from the last
- * read (yaml-edit.ts) keeps the data objects of the rules it did not touch, and their compiles are
- * taken again, moved to their new place. Only rules that compiled without a problem and use no
- * shorthand sink (whose implicit sink remembers where it was declared) are kept.
- */
-export type KeptRules = Map<object, { rule: CompiledRule, effects: readonly SinkEffect[] }>
-
-/**
  * Compiles the rules of one file. Parts that failed schema validation are skipped (their
- * problems are already reported), so one run reports every problem the file has. With `previous`
- * (the kept rules of the file's last read, compiled against the same sinks), a rule whose data
- * object is among them is not compiled again.
+ * problems are already reported), so one run reports every problem the file has.
  */
-export function compileRuleFile (source: SourceFile, sinks: SinkTable, previous?: KeptRules): FileCompile {
-  const steps = compileRuleFileInSteps(source, sinks, previous)
+export function compileRuleFile (source: SourceFile, sinks: SinkTable): FileCompile {
+  const steps = compileRuleFileInSteps(source, sinks)
   for (;;) {
     const step = steps.next()
     if (step.done === true) return step.value
   }
 }
 
-export interface FileCompile { rules: CompiledRule[], problems: RuleProblem[], kept: KeptRules }
+export interface FileCompile { rules: CompiledRule[], problems: RuleProblem[] }
 
 /** compileRuleFile in slices (slices.ts): it pauses whenever it has held the thread for a slice. */
-export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, previous?: KeptRules, slice: Slicing = new Slice()): Generator<undefined, FileCompile> {
+export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, slice: Slicing = new Slice()): Generator<undefined, FileCompile> {
   const problems: RuleProblem[] = []
   const rules: CompiledRule[] = []
-  const kept: KeptRules = new Map()
   const data = source.data as { rules?: unknown }
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return { rules, problems, kept }
+  if (data === null || typeof data !== 'object' || !Array.isArray(data.rules)) return { rules, problems }
   for (let index = 0; index < data.rules.length; index++) {
     if (slice.due) { yield; slice.restart() }
     const raw: unknown = data.rules[index]
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
-    const before = previous?.get(raw)
-    if (before !== undefined) {
-      sinks.replay(before.effects)
-      const rule = moveRule(before.rule, source, index)
-      kept.set(raw, { rule, effects: before.effects })
-      rules.push(rule)
-      continue
-    }
-    const problemsBefore = problems.length
-    const { result: rule, effects } = sinks.recordDuring(() => compileRule(source, raw as RawRule, ['rules', index], sinks, problems))
-    if (rule === undefined) continue
-    rules.push(rule)
-    if (problems.length === problemsBefore && effects.every((e) => e.kind === 'used')) kept.set(raw, { rule, effects })
+    const rule = compileRule(source, raw as RawRule, ['rules', index], sinks, problems)
+    if (rule !== undefined) rules.push(rule)
   }
-  return { rules, problems, kept }
-}
-
-/** A compiled rule at item `index` of another read of its file: the same closures, its positions moved. */
-function moveRule (rule: CompiledRule, source: SourceFile, index: number): CompiledRule {
-  return {
-    ...rule,
-    source: movedToRule(rule.source, source, index),
-    outputs: rule.outputs.map((o) => ({ ...o, source: movedToRule(o.source, source, index) }))
-  }
+  return { rules, problems }
 }
 
 function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: SinkTable, problems: RuleProblem[]): CompiledRule | undefined {

@@ -31,8 +31,8 @@ function * compileCached (source: SourceFile, sinks: SinkTable, fingerprint: str
     sinks.replay(kept.effects)
     return kept
   }
-  const { result, effects } = yield * sinks.recordSteps(compileRuleFileInSteps(source, sinks, cache.keptBefore(source, fingerprint)))
-  cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects, kept: result.kept })
+  const { result, effects } = yield * sinks.recordSteps(compileRuleFileInSteps(source, sinks))
+  cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects })
   return result
 }
 
@@ -103,7 +103,7 @@ export function * loadRuleSetInSteps (paths: string[], { sinkSpecs, cache }: Loa
   const sinks = new SinkTable(sinkSpecs)
   const sources: SourceFile[] = []
   for (const file of files) {
-    const found = cache !== undefined ? cache.lookup(file, schema) : { ok: 'unparsed' as const, text: undefined }
+    const found = cache !== undefined ? cache.lookup(file) : { ok: 'unparsed' as const, text: undefined }
     let loaded: ParsedFile
     if (found.ok === 'unparsed') {
       const parsed = yield { parse: { file, text: found.text, schema } }

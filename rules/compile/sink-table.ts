@@ -93,21 +93,7 @@ export class SinkTable {
     return JSON.stringify([...this.declared.values()].map((d) => [d.name, d.type, d.options, d.baseDir]))
   }
 
-  /** Runs `compile` and returns what it did to the table along with its result (a recording around it records it too). */
-  recordDuring<T> (compile: () => T): { result: T, effects: SinkEffect[] } {
-    const outer = this.recording
-    const effects: SinkEffect[] = []
-    this.recording = effects
-    try {
-      const result = compile()
-      outer?.push(...effects)
-      return { result, effects }
-    } finally {
-      this.recording = outer
-    }
-  }
-
-  /** recordDuring for a compile in steps: what it does to the table between its pauses is recorded. */
+  /** Runs a file's compile (in steps) and returns what it did to the table along with its result, so a cached compile can do it again (replay). */
   * recordSteps<T> (steps: Generator<undefined, T>): Generator<undefined, { result: T, effects: SinkEffect[] }> {
     const effects: SinkEffect[] = []
     for (;;) {

@@ -36,11 +36,8 @@ interface Frame {
   rules: boolean
 }
 
-/**
- * Reads a whole rules file; with `items: 'root'`, a block sequence of rules items alone (a part of a
- * file, see yaml-edit.ts), whose item offsets are then `ruleOffsets`.
- */
-export function readYamlFast (text: string, items: 'rules' | 'root' = 'rules'): FastRead | undefined {
+/** Reads a whole rules file. */
+export function readYamlFast (text: string): FastRead | undefined {
   if (/\r(?!\n)/.test(text)) return undefined
   let events: Event[]
   try {
@@ -48,7 +45,7 @@ export function readYamlFast (text: string, items: 'rules' | 'root' = 'rules'): 
   } catch {
     return undefined
   }
-  const layout = scan(text, events, items)
+  const layout = scan(text, events)
   if (layout === undefined) return undefined
   try {
     // maxAliases 0: an alias is declined (yaml's own alias limits then apply).
@@ -60,7 +57,7 @@ export function readYamlFast (text: string, items: 'rules' | 'root' = 'rules'): 
 }
 
 /** Walks the events once: declines what the fast path does not take, and notes where rules and top-level keys start. */
-function scan (text: string, events: Event[], items: 'rules' | 'root'): Omit<FastRead, 'data'> | undefined {
+function scan (text: string, events: Event[]): Omit<FastRead, 'data'> | undefined {
   const ruleOffsets: number[] = []
   let topKeys: TopKey[] = []
   let blocks = true
@@ -95,8 +92,7 @@ function scan (text: string, events: Event[], items: 'rules' | 'root'): Omit<Fas
       continue
     }
     if (isKey) return undefined
-    if (items === 'root' && stack.length === 0 && (event.type !== EVENT_ID.SEQUENCE || event.style !== COLLECTION_STYLE.BLOCK)) return undefined
-    const rules = items === 'root' ? stack.length === 0 : stack.length === 1 && topKey === 'rules' && event.type === EVENT_ID.SEQUENCE
+    const rules = stack.length === 1 && topKey === 'rules' && event.type === EVENT_ID.SEQUENCE
     if ((stack.length === 0 || rules) && event.style !== COLLECTION_STYLE.BLOCK) blocks = false
     if (stack.length === 0 && event.type !== EVENT_ID.MAPPING) blocks = false
     stack.push({ mapping: event.type === EVENT_ID.MAPPING, expectKey: true, rules })

@@ -6,7 +6,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
 import { itemLine, lineStart, readYamlFast, type FastRead, type TopKey } from './fast-yaml.js'
-import { readYamlEdit } from './yaml-edit.js'
 import type { ProblemCode, RuleProblem, Severity } from '../check/problems.js'
 
 /** A parsed YAML file with the means to turn a data path into a position. */
@@ -154,16 +153,6 @@ export function readOf (source: SourceFile): FastRead | { data: unknown } {
   return source instanceof FastSource ? { data: source.data, ruleOffsets: source.ruleOffsets, topKeys: source.topKeys } : { data: source.data }
 }
 
-/**
- * Reads a new version of a file from its last read when the edit lies inside its rules (yaml-edit.ts):
- * the rules it did not touch keep their data objects. Undefined when that cannot be promised.
- */
-export function parseEdited (file: string, text: string, previous: SourceFile): SourceFile | undefined {
-  if (!(previous instanceof FastSource) || previous.file !== file) return undefined
-  const read = readYamlEdit(previous, text)
-  return read === undefined ? undefined : new FastSource(file, text, read.data, read.ruleOffsets, read.topKeys)
-}
-
 /** Parses YAML text with the `yaml` library alone: what parseSource does with anything the fast path declines. */
 export function parseWithYaml (file: string, text: string): { ok: true, source: SourceFile } | { ok: false, problems: RuleProblem[] } {
   const lineCounter = new LineCounter()
@@ -248,24 +237,10 @@ export function lazyPositionOf (source: SourceFile, path: DataPath, options: { a
   return new LazyPosition(source, path, options.atKey === true)
 }
 
-/**
- * A rule's position (or a position inside it) in another read of its file, where the rule is item
- * `index` of `rules:`: for a compiled rule kept across an edit that moved it.
- */
-export function movedToRule (position: SourcePosition, source: SourceFile, index: number): SourcePosition {
-  if (!(position instanceof LazyPosition)) throw new Error('only a position found lazily can move')
-  return position.movedToRule(source, index)
-}
-
 class LazyPosition {
   private found: { line: number, col: number } | undefined
 
   constructor (private readonly source: SourceFile, private readonly path: DataPath, private readonly atKey: boolean) {}
-
-  movedToRule (source: SourceFile, index: number): LazyPosition {
-    if (this.path[0] !== 'rules' || typeof this.path[1] !== 'number') throw new Error('not a position inside a rule')
-    return new LazyPosition(source, ['rules', index, ...this.path.slice(2)], this.atKey)
-  }
 
   get file (): string { return this.source.file }
   get line (): number { return this.find().line }

@@ -136,12 +136,12 @@ function described (result: ReturnType<typeof loadRuleSet>): unknown {
   }
 }
 
-describe('source cache: a file edited inside its rules', () => {
+describe('source cache: edited files', () => {
   let dir: string
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'signalbox-edit-')) })
   afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
 
-  it('reads and compiles only the rules an edit touches; the rest keep their compiled functions and move to their new lines', () => {
+  it('reads an edited file again whole: new compiles, at their new lines, as a full load reads it', () => {
     const file = join(dir, 'rules.yaml')
     const text = rulesFile(40)
     writeFileSync(file, text)
@@ -151,11 +151,10 @@ describe('source cache: a file edited inside its rules', () => {
     // Two lines more in rule 10: every rule after it moves down two lines.
     writeFileSync(file, text.replace('      id: 10\n', '      id: 10\n      extra: 1\n      more: 2\n'))
     const after = loadRuleSet([file], { sinkSpecs: SINK_SPECS, cache })
-    assert.equal(cache.edits, 1)
+    assert.equal(cache.hits, 0, 'the changed file was not taken from the cache')
     assert.deepEqual(described(after), described(loadRuleSet([file], { sinkSpecs: SINK_SPECS })), 'as a full load reads it')
     assert.ok(after.ok)
-    assert.equal(after.ruleSet.rules[30].where, before.ruleSet.rules[30].where, 'rule 30 was not compiled again')
-    assert.notEqual(after.ruleSet.rules[10].set, before.ruleSet.rules[10].set, 'rule 10 was')
+    assert.notEqual(after.ruleSet.rules[30].where, before.ruleSet.rules[30].where, 'rule 30 was compiled again')
     assert.equal(after.ruleSet.rules[30].source.line, before.ruleSet.rules[30].source.line + 2)
   })
 
@@ -171,13 +170,12 @@ describe('source cache: a file edited inside its rules', () => {
       text = text.slice(0, start) + insert + text.slice(Math.min(text.length, start + cut))
       writeFileSync(file, text)
       assert.deepEqual(described(loadRuleSet([file], { sinkSpecs: SINK_SPECS, cache })), described(loadRuleSet([file], { sinkSpecs: SINK_SPECS })), text)
-      // Start again from a clean file now and then, so the edits keep landing in rules.
+      // Start again from a clean file now and then, so the edits keep landing in a loadable file.
       if (text.length < 300 || !loadRuleSet([file], { sinkSpecs: SINK_SPECS }).ok) {
         text = rulesFile(12)
         writeFileSync(file, text)
         loadRuleSet([file], { sinkSpecs: SINK_SPECS, cache })
       }
     }), { numRuns: 400, seed: 20261125 })
-    assert.ok(cache.edits > 50, `only ${cache.edits} loads were read from the last read`)
   })
 })
