@@ -49,7 +49,7 @@ export const listenerSchema = {
     cert: { type: 'string', minLength: 1, description: 'tls/wss: certificate chain (PEM).' },
     ca: { type: 'string', minLength: 1, description: 'tls/wss: CA certificate(s) to verify client certificates.' },
     require_client_cert: { type: 'boolean', default: false, description: 'tls/wss: mutual TLS; clients must present a certificate signed by `ca`.' },
-    path: { type: 'string', pattern: '^/', description: 'ws/wss: the HTTP path to accept (default: any).' }
+    path: { type: 'string', pattern: '^/', patternMessage: "must start with '/'", description: 'ws/wss: the HTTP path to accept (default: any).' }
   }
 }
 
@@ -149,10 +149,16 @@ function listen (server: Server | HttpServer, s: ListenerSettings): Promise<void
   })
 }
 
-function startError (err: NodeJS.ErrnoException, s: ListenerSettings): BrokerStartError {
+/** MQTT's registered ports: taken there, the likely holder is a Mosquitto service. */
+const MQTT_PORTS = new Set([1883, 8883])
+
+/** Why a listener could not start, in words that say what to do. */
+export function startError (err: NodeJS.ErrnoException, s: ListenerSettings): BrokerStartError {
   const where = `cannot listen on ${s.host}:${s.port}${s.type === 'tcp' ? '' : ` (${s.type})`}`
   switch (err.code) {
     case 'EADDRINUSE':
+      // Installing Debian's mosquitto package (as the tests need) also starts it as a service on 1883.
+      if (MQTT_PORTS.has(s.port)) return new BrokerStartError(`${where}: the port is already in use, likely by a Mosquitto service (Debian starts one when the package is installed: \`sudo systemctl stop mosquitto\`), or pick another port with --port`, { cause: err })
       return new BrokerStartError(`${where}: the port is already in use (another broker running? pick another with --port)`, { cause: err })
     case 'EADDRNOTAVAIL':
       return new BrokerStartError(`${where}: that address is not on this machine`, { cause: err })

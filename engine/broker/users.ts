@@ -27,7 +27,7 @@ const usersSchema = {
     users: {
       type: 'object',
       description: 'User name → scrypt hash, as `signalbox passwd` writes it.',
-      additionalProperties: { type: 'string', pattern: HASH.source }
+      additionalProperties: { type: 'string', pattern: HASH.source, patternMessage: 'is not a password hash: write it with `signalbox passwd`' }
     }
   }
 }

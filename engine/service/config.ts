@@ -132,7 +132,7 @@ export const configSchema = {
     limits: limitsSchema,
     rules: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Rules files and directories, relative to the config file.' },
     max_hops: { type: 'integer', minimum: 1, maximum: 64, default: DEFAULT_MAX_HOPS, description: 'Republishes a message may pass through before it is dropped and counted.' },
-    dead_letter_prefix: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]+$', default: DEFAULT_DEAD_LETTER_PREFIX, description: 'Dead letters go to <prefix>/<rule>.' },
+    dead_letter_prefix: { type: 'string', minLength: 1, pattern: '^[^+#\\u0000]+$', patternMessage: "may not hold '+', '#' or a NUL character (it is a topic prefix)", default: DEFAULT_DEAD_LETTER_PREFIX, description: 'Dead letters go to <prefix>/<rule>.' },
     drain_timeout_ms: { type: 'integer', minimum: 0, maximum: 3600000, default: DEFAULT_DRAIN_TIMEOUT_MS, description: 'On SIGTERM/SIGINT, how long sinks may take to deliver what they hold; the rest is dropped and counted.' },
     log_level: { enum: [...LOG_LEVELS], default: 'info', description: 'Log level.' },
     sources: {
@@ -155,7 +155,7 @@ export const configSchema = {
         }
       }
     },
-    share: { type: 'string', minLength: 1, pattern: '^[^/+#\\s]+$', description: 'Share group: MQTT sources subscribe $share/<share>/<filter>, NATS sources join this queue group, so workers split the load.' },
+    share: { type: 'string', minLength: 1, pattern: '^[^/+#\\s]+$', patternMessage: "may not hold '/', '+', '#' or whitespace (it names a share group)", description: 'Share group: MQTT sources subscribe $share/<share>/<filter>, NATS sources join this queue group, so workers split the load.' },
     http: { type: 'string', minLength: 1, description: 'Serve /metrics, /healthz and /readyz on host:port.', examples: ['127.0.0.1:9100'] },
     sys_interval: { type: 'integer', minimum: 0, maximum: 86400, default: DEFAULT_SYS_INTERVAL_S, description: 'Seconds between $SYS/signalbox/ reports on the embedded broker; 0: none.' },
     ready_grace_ms: { type: 'integer', minimum: 0, maximum: 86400000, default: DEFAULT_READY_GRACE_MS, description: 'How long a sink or source may be down (retrying) before /readyz reports not ready.' }

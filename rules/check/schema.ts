@@ -112,6 +112,7 @@ const rule = {
     name: {
       type: 'string',
       pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+      patternMessage: "may hold only letters, digits, '_', '.' and '-', and must start with a letter or digit",
       maxLength: 128,
       description: 'Unique name of the rule; used in counters, logs and dead-letter topics. Letters, digits, `_`, `.` and `-`.',
       examples: ['hot-room']

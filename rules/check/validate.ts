@@ -15,7 +15,10 @@ function ruleValidator (schema: Record<string, unknown>): ValidateFunction {
 
 /** Compiles a JSON Schema for validateSource (allErrors: every problem at once). */
 export function createValidator (schema: Record<string, unknown>): ValidateFunction {
-  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, formats: { 'date-time': isDateTime } }).compile(schema)
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, formats: { 'date-time': isDateTime } })
+  // Beside a `pattern`: what the value may hold, in words (a problem says it; editors ignore it).
+  ajv.addKeyword({ keyword: 'patternMessage', schemaType: 'string' })
+  return ajv.compile(schema)
 }
 
 /** RFC 3339 date-time, as test cases write `time:` (no ajv-formats needed for one format). */
@@ -70,8 +73,10 @@ function toProblem (source: SourceFile, error: ErrorObject): RuleProblem | undef
       return problemAt(source, path, 'BAD_VALUE', `${field} must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, found ${JSON.stringify(valueAt(source.data, path))}`)
     case 'const':
       return problemAt(source, path, 'BAD_VALUE', `${field} must be ${JSON.stringify(params.allowedValue)}, found ${JSON.stringify(valueAt(source.data, path))}`)
-    case 'pattern':
-      return problemAt(source, path, 'BAD_VALUE', `${field} ${JSON.stringify(valueAt(source.data, path))} may hold only letters, digits, '_', '.' and '-', and must start with a letter or digit`)
+    case 'pattern': {
+      const words = (error.parentSchema as { patternMessage?: string } | undefined)?.patternMessage ?? `must match ${String(params.pattern)}`
+      return problemAt(source, path, 'BAD_VALUE', `${field} ${JSON.stringify(valueAt(source.data, path))} ${words}`)
+    }
     case 'minItems':
       return problemAt(source, path, 'BAD_VALUE', `${field} must have at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`)
     case 'minLength':
