@@ -21,6 +21,7 @@ export type ProblemCode =
   | 'UNKNOWN_SINK'
   | 'DUPLICATE_SINK'
   | 'UNUSED_SINK'
+  | 'SET_IS_EXPRESSION'
 
 export type Severity = 'error' | 'warning'
 

@@ -3,7 +3,7 @@
  * parsed, and the checks a schema cannot make. snake_case YAML keys become camelCase here only.
  */
 import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile } from '../source/load.js'
-import { addUsage, checkLogic, compileLogic, compileRecord, emptyUsage, type Evaluator, type RuleData } from '../logic/logic.js'
+import { addUsage, checkLogic, compileLogic, compileRecord, emptyUsage, OPERATORS, type Evaluator, type RuleData } from '../logic/logic.js'
 import { compileOutput, type CompiledOutput, type SourcePosition } from './outputs.js'
 import { parsePattern, type Pattern } from '../model/pattern.js'
 import type { RuleProblem } from '../check/problems.js'
@@ -105,6 +105,11 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
   if (raw.set !== null && typeof raw.set === 'object' && !Array.isArray(raw.set)) {
     // Each field is checked on its own (its problems point at it); the object is then built by one function.
     const fields = Object.entries(raw.set)
+    // `set: { var: payload.x }` reads as an expression but builds the object {"var": "payload.x"}.
+    if (fields.length === 1 && OPERATORS.includes(fields[0][0])) {
+      const [op, arg] = fields[0]
+      problems.push(problemAt(source, [...path, 'set', op], 'SET_IS_EXPRESSION', `\`set\` builds the payload field by field, so this makes an object with one field named '${op}'; to set a field from an expression, name the field: \`set: { ${suggestedField(op, arg)}: { ${op}: ${JSON.stringify(arg)} } }\``, { severity: 'warning', atKey: true }))
+    }
     let ok = true
     for (const [key, expression] of fields) ok = accept(checkLogic(expression), [...path, 'set', key]) && ok
     if (ok) set = compileRecord(fields)
@@ -135,6 +140,13 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     readsClock: usage.clock,
     source: lazyPositionOf(source, path)
   }
+}
+
+/** A field name for the suggestion: the last part of a `var` path (`payload.x` → `x`), else `value`. */
+function suggestedField (op: string, arg: unknown): string {
+  const path = op === 'var' ? (Array.isArray(arg) ? arg[0] : arg) : undefined
+  const last = typeof path === 'string' ? path.split('.').pop() : undefined
+  return last !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(last) ? last : 'value'
 }
 
 function errorCount (problems: RuleProblem[]): number {
