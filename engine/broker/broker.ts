@@ -7,6 +7,8 @@ import type { OutMessage } from '../../rules/model/message.js'
 import { AccessControl, remoteOf, type AccessPolicy } from './access.js'
 import { BROKER_MAX_TOPIC_LEVELS, DEFAULT_LIMITS } from './limits.js'
 import { startListeners, type BoundListener, type ListenerSettings } from './listeners.js'
+import { unpatchedDependencies } from './patches.js'
+import { BrokerStartError } from '../runtime/errors.js'
 import type { Logger } from '../observe/logger.js'
 import type { InboundMessage } from '../../rules/model/message.js'
 
@@ -76,6 +78,10 @@ export interface EmbeddedBroker {
 
 /** Starts aedes and its listeners; a taken port, a bad address or a bad certificate is a BrokerStartError with a plain message. */
 export async function startBroker (options: BrokerOptions): Promise<EmbeddedBroker> {
+  const unpatched = unpatchedDependencies()
+  if (unpatched.length > 0) {
+    throw new BrokerStartError(`the embedded broker's dependencies are not patched (${unpatched.join(', ')}): without the patches it can lose messages silently. The patches are applied by the package's postinstall script; reinstall with scripts allowed (npm install --allow-scripts=signalbox, no --ignore-scripts), or run \`npx patch-package\` in the package's directory`)
+  }
   const policy: AccessPolicy = options.access ?? { users: undefined, allowAnonymous: true, acl: undefined, limits: DEFAULT_LIMITS }
   const access = new AccessControl(policy, options.logger)
   // aedes acks a QoS 1 publish before it runs the publish pipeline, so a close must wait for the
