@@ -165,13 +165,20 @@ export function parseWithYaml (file: string, text: string): { ok: true, source: 
   }
   const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      problems: doc.errors.map((e) => {
-        const { line, col } = at(e.pos[0])
-        return { code: 'YAML_SYNTAX', severity: 'error', message: /call stack/i.test(e.message) ? TOO_DEEP : e.message, file, line, col, excerpt: lines[line - 1] }
-      })
+    const hints = quoteFlowTemplates(text)
+    const hinted = new Set(hints.map((h) => h.line))
+    const problems: RuleProblem[] = hints.map((h) => ({ code: 'YAML_SYNTAX', severity: 'error', message: `the template '${h.text}' must be quoted inside [ … ] or { … }, where YAML reads '{' as the start of a mapping: write "${h.text}"`, file, line: h.line, col: h.col, excerpt: lines[h.line - 1] }))
+    // What is still wrong once the templates are quoted (their own errors, and what they broke
+    // after them, are the hints above).
+    const repairedCounter = new LineCounter()
+    const last = hints.at(-1)
+    const rest = last !== undefined ? parseDocument(last.repaired, { ...YAML_OPTIONS, lineCounter: repairedCounter }).errors : doc.errors
+    for (const e of rest) {
+      const { line, col } = last !== undefined ? repairedCounter.linePos(e.pos[0]) : at(e.pos[0])
+      if (hinted.has(line)) continue
+      problems.push({ code: 'YAML_SYNTAX', severity: 'error', message: /call stack/i.test(e.message) ? TOO_DEEP : e.message, file, line, col, excerpt: lines[line - 1] })
     }
+    return { ok: false, problems }
   }
   let data: unknown
   try {
@@ -184,6 +191,51 @@ export function parseWithYaml (file: string, text: string): { ok: true, source: 
     }
   }
   return { ok: true, source: { file, text, doc, lineCounter, data, locate: (path) => ({ doc, base: 0, path, floor: 0 }) } }
+}
+
+/**
+ * Unquoted templates (`alerts/{room}`) inside flow collections (`to: [ { mqtt: … } ]`): in block
+ * style the same text is a plain string, in flow style its braces start a mapping, and the `yaml`
+ * library reports a cascade of errors (hundreds, for a few rules) none of which says to quote it.
+ * Each such template on a line with an error is quoted in turn, and the text parsed again, until
+ * none is left: each comes back with its line, column and the text as repaired so far.
+ */
+function quoteFlowTemplates (text: string): Array<{ line: number, col: number, text: string, repaired: string }> {
+  const found: Array<{ line: number, col: number, text: string, repaired: string }> = []
+  let current = text
+  // Bounded: each round quotes one template.
+  for (let round = 0; round < 100; round++) {
+    const lineCounter = new LineCounter()
+    const errors = parseDocument(current, { ...YAML_OPTIONS, lineCounter }).errors
+    const lines = current.split('\n')
+    let repaired: string | undefined
+    for (const e of errors) {
+      const line = lineCounter.linePos(e.pos[0]).line
+      const template = unquotedFlowTemplate(lines[line - 1] ?? '')
+      if (template === undefined) continue
+      // Columns as in the file: quotes added earlier on this line moved it by two each.
+      const shift = 2 * found.filter((f) => f.line === line).length
+      lines[line - 1] = `${lines[line - 1].slice(0, template.col - 1)}"${template.text}"${lines[line - 1].slice(template.col - 1 + template.text.length)}`
+      repaired = lines.join('\n')
+      found.push({ line, col: template.col - shift, text: template.text, repaired })
+      break
+    }
+    if (repaired === undefined) break
+    current = repaired
+  }
+  return found
+}
+
+/** The first unquoted template on a line that opens a flow collection before it, with its 1-based column. */
+function unquotedFlowTemplate (line: string): { text: string, col: number } | undefined {
+  // Quoted strings are blanked out: a template inside one is fine.
+  const bare = line.replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, (q) => ' '.repeat(q.length))
+  const brace = /[^\s'"[\]{},:]\{[A-Za-z_#][\w.-]*\}/.exec(bare)
+  if (brace === null || !/[[{]/.test(bare.slice(0, brace.index))) return undefined
+  let start = brace.index
+  while (start > 0 && !/[\s'"[\]{},]/.test(bare[start - 1])) start--
+  const text = /^[^\s'"[\]{},]*(?:\{[A-Za-z_#][\w.-]*\}[^\s'"[\]{},]*)+/.exec(bare.slice(start))?.[0]
+  return text === undefined ? undefined : { text, col: start + 1 }
 }
 
 /** A parser failure in words: a stack overflow means nesting deeper than the YAML reader can follow. */
