@@ -8,7 +8,7 @@ import { loadRuleSet } from '../../rules/compile/ruleset.js'
 import { SourceCache } from '../../rules/source/source-cache.js'
 import { renderRuleSchema } from '../../rules/check/schema.js'
 import {
-  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, EMBEDDED_SOURCE, loadConfig, parseHostPort, sourceSettings,
+  configSchema, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, EMBEDDED_SOURCE, loadConfig, parseHostPort, sourceSettings,
   type ConfigSettings, type RawSource, type RunSettings
 } from '../service/config.js'
 import { sourceUrlProblem } from '../../adapters/sources/sources.js'
@@ -83,9 +83,10 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
 
   program.command('check')
-    .description('Validate rules files: print every problem with file:line:col; exit 1 on any error.')
-    .argument('<files...>', 'rules files or directories')
-    .action((files: string[]) => { exitCode = checkCommand(files, io) })
+    .description('Validate rules files (and with --config, a config file and its rules): print every problem with file:line:col; exit 1 on any error.')
+    .argument('[files...]', 'rules files or directories (default with --config: its rules:)')
+    .option('-c, --config <file>', 'a config file to check too')
+    .action((files: string[], flags: { config?: string }) => { exitCode = checkCommand(files, flags.config, io) })
 
   program.command('test')
     .description('Run rule test cases (*.test.yaml files, or tests: in rules files) with no broker or network; exit 1 on any failure.')
@@ -128,18 +129,37 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
   return exitCode
 }
 
-function checkCommand (files: string[], io: CliIo): number {
-  const result = loadRuleSet(files, { sinkSpecs: SINK_SPECS })
-  const problems = result.ok ? result.warnings : result.problems
+function checkCommand (files: string[], configFile: string | undefined, io: CliIo): number {
+  const problems: RuleProblem[] = []
+  let rulePaths = files
+  if (configFile !== undefined) {
+    const config = loadConfig(configFile)
+    if (files.length === 0) rulePaths = (config.ok ? config.settings.rules : config.rules) ?? []
+    if (!config.ok) problems.push(...config.problems)
+  }
+  if (rulePaths.length === 0 && problems.length === 0) throw new UsageError(configFile === undefined ? 'no rules given: signalbox check RULES…, or --config FILE' : `no rules given, and ${configFile} has no rules:`)
+  const result = rulePaths.length > 0 ? loadRuleSet(rulePaths, { sinkSpecs: SINK_SPECS }) : undefined
+  if (result !== undefined) problems.push(...(result.ok ? result.warnings : result.problems))
   printProblems(problems, io.out)
+  for (const file of configFileGivenAsRules(rulePaths, problems)) io.out(`${file} looks like a config file, not a rules file: check it with \`signalbox check --config ${file}\`\n`)
   const errors = problems.filter((p) => p.severity === 'error').length
   const warnings = problems.length - errors
-  if (result.ok) {
-    io.out(`ok: ${result.ruleSet.rules.length} rule${plural(result.ruleSet.rules.length)} in ${result.ruleSet.files.length} file${plural(result.ruleSet.files.length)}${warnings > 0 ? `, ${warnings} warning${plural(warnings)}` : ''}\n`)
+  const also = warnings > 0 ? `, ${warnings} warning${plural(warnings)}` : ''
+  if (errors === 0 && result?.ok === true) {
+    io.out(`ok: ${configFile !== undefined ? `${configFile}, ` : ''}${result.ruleSet.rules.length} rule${plural(result.ruleSet.rules.length)} in ${result.ruleSet.files.length} file${plural(result.ruleSet.files.length)}${also}\n`)
     return 0
   }
-  io.out(`${errors} error${plural(errors)}${warnings > 0 ? `, ${warnings} warning${plural(warnings)}` : ''}\n`)
+  io.out(`${errors} error${plural(errors)}${also}\n`)
   return 1
+}
+
+/** Rules files whose problems say they are config files: unknown top-level fields that a config file has, and no rules. */
+function configFileGivenAsRules (files: string[], problems: RuleProblem[]): string[] {
+  const configKeys = new Set(Object.keys(configSchema.properties))
+  return files.filter((file) => {
+    const unknown = problems.filter((p) => p.file === file && p.code === 'UNKNOWN_FIELD').map((p) => /^unknown field '([^']+)'/.exec(p.message)?.[1])
+    return unknown.length > 0 && unknown.every((k) => k !== undefined && configKeys.has(k))
+  })
 }
 
 async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Promise<number> {

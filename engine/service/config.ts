@@ -1,8 +1,8 @@
 /** The `--config` file: listeners, security, limits, rule paths and engine settings, validated like a rules file. */
 import { dirname, resolve } from 'node:path'
 import type { ValidateFunction } from 'ajv'
-import { loadSource, problemAt } from '../../rules/source/load.js'
-import type { RuleProblem } from '../../rules/check/problems.js'
+import { loadSource, problemAt, type SourceFile } from '../../rules/source/load.js'
+import { sortProblems, type RuleProblem } from '../../rules/check/problems.js'
 import { createValidator, validateSource } from '../../rules/check/validate.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from '../runtime/engine.js'
 import { Acl, aclSchema } from '../broker/acl.js'
@@ -194,20 +194,23 @@ interface RawConfig {
 
 let validator: ValidateFunction | undefined
 
-/** Reads a config file; returns its settings (rule paths made absolute) or every problem in it. */
-export function loadConfig (file: string): { ok: true, settings: ConfigSettings } | { ok: false, problems: RuleProblem[] } {
+/**
+ * Reads a config file; returns its settings (rule paths made absolute) or every problem in it at
+ * once: the schema's, and the checks beyond it of each part the schema found well formed.
+ */
+export function loadConfig (file: string): { ok: true, settings: ConfigSettings } | { ok: false, problems: RuleProblem[], rules?: string[] } {
   const loaded = loadSource(file)
   if (!loaded.ok) return loaded
   if (loaded.source.data === null || loaded.source.data === undefined) return { ok: true, settings: {} }
   validator ??= createValidator(configSchema)
   const problems = validateSource(loaded.source, validator)
-  if (problems.length > 0) return { ok: false, problems }
+  const wellFormed = (key: string): boolean => !(validator!.errors ?? []).some((e) => e.instancePath === '' ? (e.params as { additionalProperty?: string, missingProperty?: string }).additionalProperty === key : e.instancePath.split('/')[1] === key)
   const raw = loaded.source.data as RawConfig
+  problems.push(...checksBeyondSchema(loaded.source, raw, wellFormed))
   const base = dirname(resolve(file))
+  // With problems, the rules it names (when that part is well formed) can still be checked.
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems), rules: raw.rules !== undefined && wellFormed('rules') ? raw.rules.map((r) => resolve(base, r)) : undefined }
   const settings: ConfigSettings = {}
-  if (raw.listen !== undefined && raw.listeners !== undefined) {
-    return { ok: false, problems: [problemAt(loaded.source, ['listen'], 'BAD_VALUE', 'give `listen` (one TCP listener) or `listeners`, not both', { atKey: true })] }
-  }
   if (raw.listeners !== undefined) {
     settings.listeners = raw.listeners.map((l) => ({
       type: l.type,
@@ -222,11 +225,7 @@ export function loadConfig (file: string): { ok: true, settings: ConfigSettings 
   }
   if (raw.allow_anonymous !== undefined) settings.allowAnonymous = raw.allow_anonymous
   if (raw.users_file !== undefined) settings.usersFile = resolve(base, raw.users_file)
-  if (raw.acl !== undefined) {
-    const compiled = Acl.compile(loaded.source, raw.acl, ['acl'])
-    if (compiled.problems.length > 0) return { ok: false, problems: compiled.problems }
-    settings.acl = compiled.acl
-  }
+  if (raw.acl !== undefined) settings.acl = Acl.compile(loaded.source, raw.acl, ['acl']).acl
   settings.limits = limitsFrom(raw.limits)
   if (raw.listen?.host !== undefined) settings.host = raw.listen.host
   if (raw.listen?.port !== undefined) settings.port = raw.listen.port
@@ -236,22 +235,29 @@ export function loadConfig (file: string): { ok: true, settings: ConfigSettings 
   if (raw.drain_timeout_ms !== undefined) settings.drainTimeoutMs = raw.drain_timeout_ms
   if (raw.log_level !== undefined) settings.logLevel = raw.log_level
   if (raw.sources !== undefined) {
-    for (const [i, source] of raw.sources.entries()) {
-      const why = source.url === EMBEDDED_SOURCE ? undefined : sourceUrlProblem(source.url)
-      if (why !== undefined) return { ok: false, problems: [problemAt(loaded.source, ['sources', i, 'url'], 'BAD_VALUE', why)] }
-    }
     // TLS paths are relative to the config file: make them absolute now.
     settings.sources = raw.sources.map((r) => r.tls === undefined
       ? r
       : { ...r, tls: { ...r.tls, ca: absolute(base, r.tls.ca), cert: absolute(base, r.tls.cert), key: absolute(base, r.tls.key) } })
   }
   if (raw.share !== undefined) settings.share = raw.share
-  if (raw.http !== undefined) {
-    const http = parseHostPort(raw.http)
-    if (http === undefined) return { ok: false, problems: [problemAt(loaded.source, ['http'], 'BAD_VALUE', `'${raw.http}' is not host:port (e.g. 127.0.0.1:9100)`)] }
-    settings.http = http
-  }
+  if (raw.http !== undefined) settings.http = parseHostPort(raw.http)
   if (raw.sys_interval !== undefined) settings.sysIntervalS = raw.sys_interval
   if (raw.ready_grace_ms !== undefined) settings.readyGraceMs = raw.ready_grace_ms
   return { ok: true, settings }
+}
+
+/** The checks a schema cannot make, of each part it found well formed (so one run reports them all). */
+function checksBeyondSchema (source: SourceFile, raw: RawConfig, wellFormed: (key: string) => boolean): RuleProblem[] {
+  const problems: RuleProblem[] = []
+  if (raw.listen !== undefined && raw.listeners !== undefined) problems.push(problemAt(source, ['listen'], 'BAD_VALUE', 'give `listen` (one TCP listener) or `listeners`, not both', { atKey: true }))
+  if (raw.acl !== undefined && wellFormed('acl')) problems.push(...Acl.compile(source, raw.acl, ['acl']).problems)
+  if (raw.sources !== undefined && wellFormed('sources')) {
+    raw.sources.forEach((s, i) => {
+      const why = s.url === EMBEDDED_SOURCE ? undefined : sourceUrlProblem(s.url)
+      if (why !== undefined) problems.push(problemAt(source, ['sources', i, 'url'], 'BAD_VALUE', why))
+    })
+  }
+  if (raw.http !== undefined && wellFormed('http') && parseHostPort(raw.http) === undefined) problems.push(problemAt(source, ['http'], 'BAD_VALUE', `'${raw.http}' is not host:port (e.g. 127.0.0.1:9100)`))
+  return problems
 }

@@ -53,6 +53,38 @@ describe('cli', () => {
     })
   })
 
+  describe('check --config', () => {
+    /** A config file with four problems only the checks beyond its schema, or the schema, find; its rules have one more. */
+    const brokenConfig = (dir: string): string => {
+      writeFileSync(join(dir, 'signalbox.yaml'), 'listen: { port: 1883 }\nlisteners:\n  - { type: tcp, port: 0 }\nshare: "a/b"\nhttp: nine\nsources:\n  - url: ftp://x\nrules: [rules.yaml]\n')
+      writeFileSync(join(dir, 'rules.yaml'), 'version: 1\nrules:\n  - name: a\n    from: in/+x\n    to: [{ mqtt: "out/{y}" }]\n')
+      return join(dir, 'signalbox.yaml')
+    }
+    const codes = (out: string): string[] => [...out.matchAll(/^(\S+):(\d+):(\d+): error (\w+)/gm)].map((m) => `${m[1].split('/').pop()}:${m[2]}:${m[3]} ${m[4]}`)
+
+    it('checks a config file and the rules it names, every problem at once, with file:line:col', () => {
+      const config = brokenConfig(tempDir())
+      const r = runCli(['check', '--config', config])
+      assert.equal(r.status, 1, r.stderr)
+      assert.deepEqual(codes(r.stdout), ['signalbox.yaml:1:1 BAD_VALUE', 'signalbox.yaml:4:8 BAD_VALUE', 'signalbox.yaml:5:7 BAD_VALUE', 'signalbox.yaml:7:10 BAD_VALUE', 'rules.yaml:5:23 UNKNOWN_CAPTURE'])
+      assert.match(r.stdout, /^5 errors$/m)
+    })
+
+    it('says so when a config file is given as a rules file', () => {
+      const config = brokenConfig(tempDir())
+      const r = runCli(['check', config])
+      assert.equal(r.status, 1)
+      assert.match(r.stdout, /signalbox\.yaml looks like a config file, not a rules file: check it with `signalbox check --config .*signalbox\.yaml`/)
+    })
+
+    it('run -c reports every config problem at once too', () => {
+      const config = brokenConfig(tempDir())
+      const r = runCli(['run', '-c', config])
+      assert.equal(r.status, 1)
+      assert.deepEqual(codes(r.stderr), ['signalbox.yaml:1:1 BAD_VALUE', 'signalbox.yaml:4:8 BAD_VALUE', 'signalbox.yaml:5:7 BAD_VALUE', 'signalbox.yaml:7:10 BAD_VALUE'])
+    })
+  })
+
   describe('run', () => {
     it('routes a mosquitto_pub message to mosquitto_sub, dead-letters garbage, and exits 0 on SIGTERM', async () => {
       const { proc, port } = await startRun(['fixtures/rules/home.yaml'])
