@@ -17,7 +17,7 @@ import { DEFAULT_SYS_INTERVAL_S } from '../observe/sys-reports.js'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from '../runtime/engine.js'
 import { BrokerStartError, SinkStartError, UsageError } from '../runtime/errors.js'
-import { createLogger, LOG_LEVELS, type LogLevel } from '../observe/logger.js'
+import { createLogger, LOG_LEVELS, ruleLogTo, type LogLevel } from '../observe/logger.js'
 import { findSuites } from '../tools/rule-tests.js'
 import { readPassword } from './password-prompt.js'
 import { startService } from '../service/service.js'
@@ -167,14 +167,14 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   if (settings === undefined) return 1
   // Kept for hot reloads: a file that has not changed is not parsed again.
   const sourceCache = new SourceCache()
-  const loaded = loadRuleSet(settings.rules, { sinkSpecs: SINK_SPECS, cache: sourceCache })
+  const logger = createLogger(settings.logLevel)
+  const loaded = loadRuleSet(settings.rules, { sinkSpecs: SINK_SPECS, cache: sourceCache, log: ruleLogTo(logger) })
   if (!loaded.ok) {
     printProblems(loaded.problems, io.err)
     io.err(`signalbox: rules not loaded (${loaded.problems.filter((p) => p.severity === 'error').length} errors)\n`)
     return 1
   }
   printProblems(loaded.warnings, io.err)
-  const logger = createLogger(settings.logLevel)
   // Listen for SIGTERM/SIGINT before starting: one that comes during start-up still stops cleanly.
   const stopSignal = waitForStopSignal()
   const service = await startService(settings, loaded.ruleSet, logger, { watch: flags.watch !== false, sourceCache })

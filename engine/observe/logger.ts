@@ -4,6 +4,7 @@
  */
 import { pino, type Logger as PinoLogger } from 'pino'
 import { PinoPretty } from 'pino-pretty'
+import type { RuleLog } from '../../rules/compile/compile.js'
 
 export type Logger = PinoLogger
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -13,4 +14,9 @@ export function createLogger (level: LogLevel = 'info', pretty = process.stderr.
   const options = { level, base: { name: 'signalbox' } }
   if (pretty) return pino(options, PinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }))
   return pino(options, pino.destination({ fd: 2, sync: true }))
+}
+
+/** A rule's JsonLogic `log` as a log line (info), naming the rule. */
+export function ruleLogTo (logger: Logger): RuleLog {
+  return (rule, value) => logger.info({ rule, value }, 'rule log')
 }

@@ -13,7 +13,7 @@ import type { ParsedFile } from '../../rules/source/parse-file.js'
 import { loadRuleSetInSteps, type RuleSet, type RuleSetResult } from '../../rules/compile/ruleset.js'
 import { SourceCache } from '../../rules/source/source-cache.js'
 import type { Engine } from '../runtime/engine.js'
-import type { Logger } from '../observe/logger.js'
+import { ruleLogTo, type Logger } from '../observe/logger.js'
 import type { SinkPool } from './sink-pool.js'
 
 export interface ReloadStats {
@@ -120,7 +120,7 @@ export class Reloader {
    * loop between them.
    */
   private async loadInSteps (): Promise<RuleSetResult> {
-    const steps = loadRuleSetInSteps(this.options.paths, { sinkSpecs: SINK_SPECS, cache: this.cache })
+    const steps = loadRuleSetInSteps(this.options.paths, { sinkSpecs: SINK_SPECS, cache: this.cache, log: ruleLogTo(this.options.logger) })
     this.stats.loading = true
     try {
       let answer: ParsedFile | undefined

@@ -48,8 +48,8 @@ interface RawRule {
  * Compiles the rules of one file. Parts that failed schema validation are skipped (their
  * problems are already reported), so one run reports every problem the file has.
  */
-export function compileRuleFile (source: SourceFile, sinks: SinkTable): FileCompile {
-  const steps = compileRuleFileInSteps(source, sinks)
+export function compileRuleFile (source: SourceFile, sinks: SinkTable, options: CompileOptions = {}): FileCompile {
+  const steps = compileRuleFileInSteps(source, sinks, options)
   for (;;) {
     const step = steps.next()
     if (step.done === true) return step.value
@@ -58,8 +58,19 @@ export function compileRuleFile (source: SourceFile, sinks: SinkTable): FileComp
 
 export interface FileCompile { rules: CompiledRule[], problems: RuleProblem[] }
 
+/** Where a rule's JsonLogic `log` writes: the service passes its logger; without one, a JSON line on stderr (never stdout, which commands print to). */
+export type RuleLog = (rule: string, value: unknown) => void
+
+export interface CompileOptions {
+  log?: RuleLog
+  /** When a slice ends (slices.ts): by the clock, unless a test says otherwise. */
+  slice?: Slicing
+}
+
+const logToStderr: RuleLog = (rule, value) => { process.stderr.write(JSON.stringify({ rule, log: value }) + '\n') }
+
 /** compileRuleFile in slices (slices.ts): it pauses whenever it has held the thread for a slice. */
-export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, slice: Slicing = new Slice()): Generator<undefined, FileCompile> {
+export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, { log = logToStderr, slice = new Slice() }: CompileOptions = {}): Generator<undefined, FileCompile> {
   const problems: RuleProblem[] = []
   const rules: CompiledRule[] = []
   const data = source.data as { rules?: unknown }
@@ -68,13 +79,15 @@ export function * compileRuleFileInSteps (source: SourceFile, sinks: SinkTable, 
     if (slice.due) { yield; slice.restart() }
     const raw: unknown = data.rules[index]
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
-    const rule = compileRule(source, raw as RawRule, ['rules', index], sinks, problems)
+    const rule = compileRule(source, raw as RawRule, ['rules', index], sinks, problems, log)
     if (rule !== undefined) rules.push(rule)
   }
   return { rules, problems }
 }
 
-function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: SinkTable, problems: RuleProblem[]): CompiledRule | undefined {
+function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: SinkTable, problems: RuleProblem[], log: RuleLog): CompiledRule | undefined {
+  const name = typeof raw.name === 'string' ? raw.name : ''
+  const logic = { log: (value: unknown) => log(name, value) }
   const errorsBefore = errorCount(problems)
 
   let pattern: Pattern | undefined
@@ -98,7 +111,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
 
   let where: Evaluator | undefined
   if (raw.where !== undefined) {
-    const compiled = compileLogic(raw.where)
+    const compiled = compileLogic(raw.where, logic)
     if (accept(compiled, [...path, 'where']) && compiled.ok) where = compiled.evaluate
   }
   let set: CompiledRule['set']
@@ -112,7 +125,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
     }
     let ok = true
     for (const [key, expression] of fields) ok = accept(checkLogic(expression), [...path, 'set', key]) && ok
-    if (ok) set = compileRecord(fields)
+    if (ok) set = compileRecord(fields, logic)
   }
 
   const outputs: CompiledOutput[] = []

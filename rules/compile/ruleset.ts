@@ -1,7 +1,7 @@
 /** Loads a whole rule set (files and directories) through load → validate → compile, collecting every problem. */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { compileRuleFileInSteps, type CompiledRule } from './compile.js'
+import { compileRuleFileInSteps, type CompiledRule, type RuleLog } from './compile.js'
 import { positionOf, problemAt } from '../source/load.js'
 import { parseAndValidate, type ParsedFile } from '../source/parse-file.js'
 import { hasErrors, sortProblems, type RuleProblem } from '../check/problems.js'
@@ -24,14 +24,14 @@ export type RuleSetResult =
   | { ok: false, problems: RuleProblem[] }
 
 /** Compiles a file, or takes its kept compile (replaying what it did to the sink table). */
-function * compileCached (source: SourceFile, sinks: SinkTable, fingerprint: string, cache: SourceCache | undefined): Generator<undefined, { rules: CompiledRule[], problems: RuleProblem[] }> {
-  if (cache === undefined) return yield * compileRuleFileInSteps(source, sinks)
+function * compileCached (source: SourceFile, sinks: SinkTable, fingerprint: string, cache: SourceCache | undefined, log: RuleLog | undefined): Generator<undefined, { rules: CompiledRule[], problems: RuleProblem[] }> {
+  if (cache === undefined) return yield * compileRuleFileInSteps(source, sinks, { log })
   const kept = cache.compiled(source, fingerprint)
   if (kept !== undefined) {
     sinks.replay(kept.effects)
     return kept
   }
-  const { result, effects } = yield * sinks.recordSteps(compileRuleFileInSteps(source, sinks))
+  const { result, effects } = yield * sinks.recordSteps(compileRuleFileInSteps(source, sinks, { log }))
   cache.keepCompiled(source, { sinks: fingerprint, rules: result.rules, problems: result.problems, effects })
   return result
 }
@@ -71,6 +71,8 @@ export interface LoadOptions {
   sinkSpecs: readonly SinkSpec[]
   /** Files kept from earlier loads: unchanged ones are not parsed again. */
   cache?: SourceCache
+  /** Where rules' JsonLogic `log` writes (compile.ts). */
+  log?: RuleLog
 }
 
 /**
@@ -93,7 +95,7 @@ export function loadRuleSet (paths: string[], options: LoadOptions): RuleSetResu
  * between steps): it asks for each file it has to parse, pauses after each file's read, and
  * compiles in slices (slices.ts).
  */
-export function * loadRuleSetInSteps (paths: string[], { sinkSpecs, cache }: LoadOptions): Generator<LoadRequest, RuleSetResult, ParsedFile | undefined> {
+export function * loadRuleSetInSteps (paths: string[], { sinkSpecs, cache, log }: LoadOptions): Generator<LoadRequest, RuleSetResult, ParsedFile | undefined> {
   const schema = ruleSchemaFor(sinkSpecs)
   const { files, problems } = expandRulePaths(paths)
   const rules: CompiledRule[] = []
@@ -121,7 +123,7 @@ export function * loadRuleSetInSteps (paths: string[], { sinkSpecs, cache }: Loa
   cache?.retain(files)
   const fingerprint = sinks.fingerprint()
   for (const source of sources) {
-    const compiled = yield * compileCached(source, sinks, fingerprint, cache)
+    const compiled = yield * compileCached(source, sinks, fingerprint, cache, log)
     problems.push(...compiled.problems)
     const raw = (source.data as { rules?: Array<{ name?: unknown }> }).rules
     if (Array.isArray(raw)) {

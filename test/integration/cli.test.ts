@@ -157,6 +157,18 @@ describe('cli', () => {
       assert.equal(await proc.exited, 0)
     })
 
+    it('writes a rule\'s JsonLogic log through the logger (stderr, naming the rule), never to stdout', async () => {
+      const dir = tempDir()
+      writeFileSync(join(dir, 'rules.yaml'), 'version: 1\nrules:\n  - name: noisy\n    from: in/+id\n    where: { log: { var: payload.v } }\n    to: [{ mqtt: "out/{id}" }]\n')
+      const { proc } = await startRun([join(dir, 'rules.yaml')])
+      const port = Number(/listening on [^ "]+:(\d+)/.exec(proc.stderr())![1])
+      mosquittoPub(port, 'in/1', '{"v":"seen"}')
+      await until(() => /"msg":"rule log"/.test(proc.stderr()), 10000, 'the rule log line')
+      const line = JSON.parse(proc.stderr().split('\n').find((l) => l.includes('"msg":"rule log"'))!) as { rule: string, value: unknown }
+      assert.deepEqual([line.rule, line.value], ['noisy', 'seen'])
+      assert.deepEqual(proc.lines.items, [], 'nothing on stdout')
+    })
+
     it('says clearly that the port is taken, and exits 1', async () => {
       const server = createServer()
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -84,7 +84,7 @@ describe('compile', () => {
       // A slice that ends every 100 rules, where the reloader's ends by the clock.
       let sinceRestart = 0
       const slice = { get due () { return ++sinceRestart > 100 }, restart: () => { sinceRestart = 0 } }
-      const steps = compileRuleFileInSteps(parsed.source, new SinkTable(SINK_SPECS), slice)
+      const steps = compileRuleFileInSteps(parsed.source, new SinkTable(SINK_SPECS), { slice })
       let pauses = 0
       let step = steps.next()
       for (; step.done !== true; step = steps.next()) pauses++
