@@ -1,4 +1,4 @@
-// The README tells the truth: its rule examples load, and every problem and failure code is documented.
+// The documentation (README.md and docs/) tells the truth: its rule examples load, and every problem and failure code is documented.
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,11 +10,13 @@ import { SINK_TYPES } from '../../adapters/registry.js'
 import { parseSource } from '../../rules/source/load.js'
 import { formatProblem } from '../../rules/check/problems.js'
 import { validateRuleFile } from '../../rules/check/validate.js'
-import { projectRoot } from '../helpers/paths.js'
+import { documents, projectRoot } from '../helpers/paths.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
 import { ruleSchemaFor } from '../../rules/check/schema.js'
 
-const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
+const docs = documents()
+/** All of it, for what may be documented in any file (sink options, error codes). */
+const allDocs = docs.map((d) => d.text).join('\n')
 
 /** Codes from a union type in a source file, so a new code cannot go undocumented. */
 function codesOf (file: string, typeName: string): string[] {
@@ -26,14 +28,13 @@ function codesOf (file: string, typeName: string): string[] {
 }
 
 describe('docs', () => {
-  it('has a README example for every complete rules file, and each one loads cleanly', () => {
-    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)]
-    const files = blocks.filter((b) => /^version: 1$/m.test(b[1]))
-    assert.ok(files.length >= 1)
-    for (const block of files) {
-      // Line numbers are shifted to the README's, so a problem points into the README itself.
-      const offset = readme.slice(0, block.index).split('\n').length
-      const parsed = parseSource('README.md', '\n'.repeat(offset) + block[1])
+  it('has examples of complete rules files, in the README and docs/, and each one loads cleanly', () => {
+    const files = docs.flatMap((doc) => [...doc.text.matchAll(/```yaml\n([\s\S]*?)```/g)].filter((b) => /^version: 1$/m.test(b[1])).map((b) => ({ doc, block: b })))
+    assert.ok(files.length >= 2, `${files.length} examples`)
+    for (const { doc, block } of files) {
+      // Line numbers are shifted to the document's, so a problem points into it.
+      const offset = doc.text.slice(0, block.index).split('\n').length
+      const parsed = parseSource(doc.file, '\n'.repeat(offset) + block[1])
       assert.ok(parsed.ok, parsed.ok ? '' : parsed.problems.map(formatProblem).join('\n'))
       if (!parsed.ok) continue
       const problems = validateRuleFile(parsed.source, ruleSchemaFor(SINK_SPECS))
@@ -45,7 +46,7 @@ describe('docs', () => {
   })
 
   it('has config file examples that load', () => {
-    const blocks = [...readme.matchAll(/```yaml\n(# [^\n]*signalbox run --config[^\n]*\n[\s\S]*?)```/g)]
+    const blocks = [...allDocs.matchAll(/```yaml\n(# [^\n]*signalbox run --config[^\n]*\n[\s\S]*?)```/g)]
     assert.ok(blocks.length >= 2, `found ${blocks.length} config examples`)
     const dir = mkdtempSync(join(tmpdir(), 'signalbox-docs-'))
     try {
@@ -61,8 +62,9 @@ describe('docs', () => {
   })
 
   for (const t of SINK_TYPES) {
-    it(`documents every option of the ${t.type} sink in the README`, () => {
-      const section = readme.slice(readme.indexOf(`### \`${t.type}\``))
+    it(`documents every option of the ${t.type} sink in docs/sinks.md`, () => {
+      const sinks = docs.find((doc) => doc.file === join('docs', 'sinks.md'))!.text
+      const section = sinks.slice(sinks.indexOf(`### \`${t.type}\``))
       const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| option |')))
       for (const key of [...Object.keys(t.options), 'queue_size']) {
         assert.match(table, new RegExp(`^\\| [^|]*\`${key}\``, 'm'), `${t.type} option ${key} is not in its README table`)
@@ -71,10 +73,11 @@ describe('docs', () => {
   }
 
   for (const [file, type] of [['rules/check/problems.ts', 'ProblemCode'], ['engine/runtime/errors.ts', 'FailureCode']]) {
-    it(`documents every ${type} in the README's error tables`, () => {
+    it(`documents every ${type} in the error tables of docs/error-codes.md`, () => {
       const codes = codesOf(file, type)
       assert.ok(codes.length > 3)
-      for (const code of codes) assert.ok(readme.includes(`| \`${code}\` |`), `${code} is not in the README`)
+      const table = docs.find((doc) => doc.file === join('docs', 'error-codes.md'))!.text
+      for (const code of codes) assert.ok(table.includes(`| \`${code}\` |`), `${code} is not in docs/error-codes.md`)
     })
   }
 })

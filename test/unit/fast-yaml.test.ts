@@ -8,7 +8,7 @@ import { dump } from 'js-yaml'
 import { isNode, parseDocument, stringify } from 'yaml'
 import { readYamlFast } from '../../rules/source/fast-yaml.js'
 import { offsetOf, parseSource, parseWithYaml, positionOf, scalarOffset, type DataPath, type SourceFile } from '../../rules/source/load.js'
-import { fixturePath, projectRoot } from '../helpers/paths.js'
+import { documentedYaml, fixturePath } from '../helpers/paths.js'
 import { assertSameData } from '../helpers/same-data.js'
 
 /** What `yaml` reads, as load.ts reads it when the fast path declines. */
@@ -107,9 +107,8 @@ describe('fast YAML path', () => {
     assert.ok(taken >= 10, `only ${taken} fixtures taken`)
   })
 
-  it('reads every YAML example of the README as yaml does', () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
-    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1])
+  it('reads every YAML example of the README and docs/ as yaml does', () => {
+    const blocks = documentedYaml()
     assert.ok(blocks.length > 5)
     for (const block of blocks) agrees(block)
   })
@@ -183,9 +182,8 @@ describe('fast YAML path', () => {
     positionsAgree(`--- # a document\n${text}...\n`)
   })
 
-  it('finds every position in the fixtures and README examples where yaml does', () => {
-    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
-    const texts = [...yamlFiles(fixturePath()).map((f) => readFileSync(f, 'utf8')), ...[...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1])]
+  it('finds every position in the fixtures and the documentation\'s examples where yaml does', () => {
+    const texts = [...yamlFiles(fixturePath()).map((f) => readFileSync(f, 'utf8')), ...documentedYaml()]
     let fromParts = 0
     for (const text of texts) if (readYamlFast(text) !== undefined && parseWithYaml('x.yaml', text).ok) fromParts += positionsAgree(text)
     assert.ok(fromParts > 100, `only ${fromParts} positions came from parts`)
