@@ -80,7 +80,7 @@ export interface EmbeddedBroker {
 export async function startBroker (options: BrokerOptions): Promise<EmbeddedBroker> {
   const unpatched = unpatchedDependencies()
   if (unpatched.length > 0) {
-    throw new BrokerStartError(`the embedded broker's dependencies are not patched (${unpatched.join(', ')}): without the patches it can lose messages silently. The patches are applied by the package's postinstall script; reinstall with scripts allowed (npm install --allow-scripts=signalbox, no --ignore-scripts), or run \`npx patch-package\` in the package's directory`)
+    throw new BrokerStartError(`the embedded broker's dependencies are not patched (${unpatched.join(', ')}): without the patches it can lose messages silently. The patches are applied by the package's postinstall script; reinstall with scripts allowed (npm install --allow-scripts=signalbox, no --ignore-scripts), or run \`npx patch-package\` in the package's directory`, { code: 'NOT_PATCHED' })
   }
   const policy: AccessPolicy = options.access ?? { users: undefined, allowAnonymous: true, acl: undefined, limits: DEFAULT_LIMITS }
   const access = new AccessControl(policy, options.logger)

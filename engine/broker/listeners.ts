@@ -99,7 +99,7 @@ async function startListener (s: ListenerSettings, handle: Handler): Promise<Run
       })
     }
   } catch (err) {
-    throw new BrokerStartError(`${name}: ${describeTlsError(err as Error, s)}`, { cause: err })
+    throw new BrokerStartError(`${name}: ${describeTlsError(err as Error, s)}`, { cause: err, code: 'LISTENER_TLS' })
   }
   await listen(server, s)
   const address = server.address()
@@ -115,13 +115,13 @@ async function startListener (s: ListenerSettings, handle: Handler): Promise<Run
 }
 
 function tlsOptions (s: ListenerSettings, name: string): SecureContextOptions & { requestCert: boolean, rejectUnauthorized: boolean } {
-  if (s.key === undefined || s.cert === undefined) throw new BrokerStartError(`${name}: a ${s.type} listener needs 'key' and 'cert'`)
-  if (s.requireClientCert === true && s.ca === undefined) throw new BrokerStartError(`${name}: require_client_cert needs 'ca', the CA that signs client certificates`)
+  if (s.key === undefined || s.cert === undefined) throw new BrokerStartError(`${name}: a ${s.type} listener needs 'key' and 'cert'`, { code: 'LISTENER_TLS' })
+  if (s.requireClientCert === true && s.ca === undefined) throw new BrokerStartError(`${name}: require_client_cert needs 'ca', the CA that signs client certificates`, { code: 'LISTENER_TLS' })
   const read = (what: string, path: string): Buffer => {
     try {
       return readFileSync(path)
     } catch (err) {
-      throw new BrokerStartError(`${name}: cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err })
+      throw new BrokerStartError(`${name}: cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err, code: 'LISTENER_TLS' })
     }
   }
   return {
@@ -158,14 +158,14 @@ export function startError (err: NodeJS.ErrnoException, s: ListenerSettings): Br
   switch (err.code) {
     case 'EADDRINUSE':
       // Installing Debian's mosquitto package (as the tests need) also starts it as a service on 1883.
-      if (MQTT_PORTS.has(s.port)) return new BrokerStartError(`${where}: the port is already in use, likely by a Mosquitto service (Debian starts one when the package is installed: \`sudo systemctl stop mosquitto\`), or pick another port with --port`, { cause: err })
-      return new BrokerStartError(`${where}: the port is already in use (another broker running? pick another with --port)`, { cause: err })
+      if (MQTT_PORTS.has(s.port)) return new BrokerStartError(`${where}: the port is already in use, likely by a Mosquitto service (Debian starts one when the package is installed: \`sudo systemctl stop mosquitto\`), or pick another port with --port`, { cause: err, code: 'PORT_IN_USE' })
+      return new BrokerStartError(`${where}: the port is already in use (another broker running? pick another with --port)`, { cause: err, code: 'PORT_IN_USE' })
     case 'EADDRNOTAVAIL':
-      return new BrokerStartError(`${where}: that address is not on this machine`, { cause: err })
+      return new BrokerStartError(`${where}: that address is not on this machine`, { cause: err, code: 'ADDRESS_NOT_LOCAL' })
     case 'EACCES':
-      return new BrokerStartError(`${where}: permission denied (ports below 1024 need privileges)`, { cause: err })
+      return new BrokerStartError(`${where}: permission denied (ports below 1024 need privileges)`, { cause: err, code: 'PORT_PRIVILEGED' })
     case 'ENOTFOUND':
-      return new BrokerStartError(`${where}: unknown host '${s.host}'`, { cause: err })
+      return new BrokerStartError(`${where}: unknown host '${s.host}'`, { cause: err, code: 'UNKNOWN_HOST' })
     default:
       return new BrokerStartError(`${where}: ${err.message}`, { cause: err })
   }

@@ -16,7 +16,7 @@ import { DEFAULT_READY_GRACE_MS } from '../observe/readiness.js'
 import { DEFAULT_SYS_INTERVAL_S } from '../observe/sys-reports.js'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from '../runtime/engine.js'
-import { BrokerStartError, SinkStartError, UsageError } from '../runtime/errors.js'
+import { StartupError, UsageError } from '../runtime/errors.js'
 import { createLogger, LOG_LEVELS, ruleLogTo, type LogLevel } from '../observe/logger.js'
 import { findSuites } from '../tools/rule-tests.js'
 import { readPassword } from './password-prompt.js'
@@ -120,8 +120,8 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     await program.parseAsync(argv, { from: 'user' })
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2
-    if (err instanceof UsageError || err instanceof BrokerStartError || err instanceof SinkStartError) {
-      io.err(`signalbox: ${err.message}\n`)
+    if (err instanceof StartupError) {
+      io.err(`signalbox: ${err.code}: ${err.message}\n`)
       return 1
     }
     throw err

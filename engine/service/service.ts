@@ -12,7 +12,7 @@ import type { Source } from '../../adapters/sources/source.js'
 import { startBroker, type EmbeddedBroker } from '../broker/broker.js'
 import type { RunSettings } from './config.js'
 import { Engine } from '../runtime/engine.js'
-import { BrokerStartError, SinkStartError, UsageError } from '../runtime/errors.js'
+import { causedByTheSystem, SinkStartError, StartupError, UsageError } from '../runtime/errors.js'
 import { startHttp, type HttpEndpoint } from '../observe/http.js'
 import type { InboundMessage } from '../../rules/model/message.js'
 import type { ServiceReport } from '../observe/report.js'
@@ -54,6 +54,8 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   try {
     plan = await pool.prepare(ruleSet.sinks)
   } catch (err) {
+    // An unreadable file or a refused address is the user's to fix; anything else is a bug, with its stack.
+    if (!causedByTheSystem(err)) throw err
     throw new SinkStartError(`cannot start ${(err as Error).message}`, { cause: err })
   }
   await pool.commit(plan, 0)
@@ -99,8 +101,8 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     }
   } catch (err) {
     await closeStarted()
-    if (err instanceof BrokerStartError || err instanceof UsageError) throw err
-    throw new UsageError((err as Error).message, { cause: err })
+    if (err instanceof StartupError || !causedByTheSystem(err)) throw err
+    throw new UsageError((err as Error).message, { cause: err, code: 'SOURCE_START' })
   }
   const reloader = new Reloader({
     paths: settings.rules,
@@ -137,7 +139,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
       http = await startHttp(settings.http.host, settings.http.port, { scrape: metrics.scrape, contentType: metrics.registry.contentType, readiness: ready, logger })
     } catch (err) {
       await closeStarted()
-      throw new UsageError(`cannot serve --http on ${settings.http.host}:${settings.http.port}: ${(err as Error).message}`, { cause: err })
+      throw new UsageError(`cannot serve --http on ${settings.http.host}:${settings.http.port}: ${(err as Error).message}`, { cause: err, code: 'HTTP_START' })
     }
     logger.info({ url: `http://${hostForUrl(http.host)}:${http.port}`, endpoints: ['/metrics', '/healthz', '/readyz'] }, 'monitoring endpoint listening')
   }
@@ -205,7 +207,7 @@ function loadUsers (file: string | undefined): UserStore | undefined {
   if (file === undefined) return undefined
   const store = new UserStore(file)
   const problems = store.load()
-  if (problems.length > 0) throw new UsageError(`users file not loaded:\n${problems.map(formatProblem).join('\n')}`)
+  if (problems.length > 0) throw new UsageError(`users file not loaded:\n${problems.map(formatProblem).join('\n')}`, { code: 'USERS_FILE' })
   return store
 }
 

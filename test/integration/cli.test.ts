@@ -176,7 +176,7 @@ describe('cli', () => {
       const port = (server.address() as { port: number }).port
       const r = runCli(['run', '--port', String(port), 'fixtures/rules/home.yaml'])
       assert.equal(r.status, 1)
-      assert.equal(r.stderr.trim().split('\n').pop(), `signalbox: cannot listen on 127.0.0.1:${port}: the port is already in use (another broker running? pick another with --port)`)
+      assert.equal(r.stderr.trim().split('\n').pop(), `signalbox: PORT_IN_USE: cannot listen on 127.0.0.1:${port}: the port is already in use (another broker running? pick another with --port)`)
     })
 
     it('refuses to start with broken rules, naming file:line:col', () => {

@@ -184,11 +184,11 @@ acl:
     const missing = configure(`listeners:\n  - { type: tls, port: 0, key: nope.key, cert: ${certs.serverCert} }\n`)
     const r1 = runCli(['run', '--config', missing.config])
     assert.equal(r1.status, 1)
-    assert.match(r1.stderr, new RegExp(`signalbox: tls listener on 127\\.0\\.0\\.1:0: cannot read key ${join(missing.dir, 'nope.key').replace(/[.]/g, '\\.')}: no such file`))
+    assert.match(r1.stderr, new RegExp(`signalbox: LISTENER_TLS: tls listener on 127\\.0\\.0\\.1:0: cannot read key ${join(missing.dir, 'nope.key').replace(/[.]/g, '\\.')}: no such file`))
     const mismatch = configure(`listeners:\n  - { type: tls, port: 0, key: ${certs.strayKey}, cert: ${certs.serverCert} }\n`)
     const r2 = runCli(['run', '--config', mismatch.config])
     assert.equal(r2.status, 1)
-    assert.match(r2.stderr, /signalbox: tls listener on 127\.0\.0\.1:0: the certificate .*server\.pem does not match the key .*stray\.key/)
+    assert.match(r2.stderr, /signalbox: LISTENER_TLS: tls listener on 127\.0\.0\.1:0: the certificate .*server\.pem does not match the key .*stray\.key/)
   })
 
   it('signalbox passwd changes and deletes users, and refuses a bad user name', () => {

@@ -72,7 +72,7 @@ describe('docs', () => {
     })
   }
 
-  for (const [file, type] of [['rules/check/problems.ts', 'ProblemCode'], ['engine/runtime/errors.ts', 'FailureCode']]) {
+  for (const [file, type] of [['rules/check/problems.ts', 'ProblemCode'], ['engine/runtime/errors.ts', 'FailureCode'], ['engine/runtime/errors.ts', 'StartupCode']]) {
     it(`documents every ${type} in the error tables of docs/error-codes.md`, () => {
       const codes = codesOf(file, type)
       assert.ok(codes.length > 3)

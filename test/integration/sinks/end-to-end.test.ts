@@ -116,6 +116,6 @@ describe('sinks end to end through signalbox run', function () {
     writeFileSync(file, 'version: 1\nsinks:\n  secure: { type: mqtt, url: "mqtts://127.0.0.1:1", tls: { ca: missing.pem } }\nrules:\n  - name: r\n    from: a/#\n    to: [{ sink: secure }]\n')
     const r = runCli(['run', '--port', '0', file])
     assert.equal(r.status, 1)
-    assert.equal(r.stderr.trim(), `signalbox: cannot start sink 'secure': tls.ca: cannot read ${join(dir, 'missing.pem')}: ENOENT: no such file or directory, open '${join(dir, 'missing.pem')}'`)
+    assert.equal(r.stderr.trim(), `signalbox: SINK_START: cannot start sink 'secure': tls.ca: cannot read ${join(dir, 'missing.pem')}: ENOENT: no such file or directory, open '${join(dir, 'missing.pem')}'`)
   })
 })
