@@ -58,7 +58,7 @@ describe('fuzz: rule compiler and router', () => {
     fc.assert(fc.property(file, (data) => {
       for (const p of check(stringify(data))) assert.ok(p.line >= 1 && p.col >= 1)
     }), { numRuns: 2000, ...LIMIT })
-  })
+  }).timeout(60000) // a heavy property test: its own bound, not the suite's 20 s
 
   it('never throws on random text, including broken YAML', () => {
     const text = fc.oneof(fc.string({ maxLength: 200 }), fc.array(fc.constantFrom('version: 1\n', 'rules:\n', '  - name: r\n', '    from: a/+b\n', '    to: [{ mqtt: "x/{b}" }]\n', '&a [*a]\n', '{', ': :', '\t', '- - -\n', '"\\u0000"\n'), { maxLength: 12 }).map((ls) => ls.join('')))

@@ -200,5 +200,5 @@ describe('fast YAML path', () => {
       if (readYamlFast(text) !== undefined) fromParts += positionsAgree(text)
     }), { numRuns: 200, seed: 20261125 })
     assert.ok(fromParts > 1000, `only ${fromParts} positions came from parts`)
-  })
+  }).timeout(60000) // a heavy property test: its own bound, not the suite's 20 s
 })

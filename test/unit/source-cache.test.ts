@@ -177,5 +177,5 @@ describe('source cache: edited files', () => {
         loadRuleSet([file], { sinkSpecs: SINK_SPECS, cache })
       }
     }), { numRuns: 400, seed: 20261125 })
-  })
+  }).timeout(120000) // a heavy property test: its own bound, not the suite's 20 s
 })
