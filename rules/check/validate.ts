@@ -33,16 +33,12 @@ export function validateRuleFile (source: SourceFile, schema: Record<string, unk
 
 /** Validates a parsed file against a compiled schema; each ajv error becomes a problem at its node. */
 export function validateSource (source: SourceFile, validate: ValidateFunction): RuleProblem[] {
-  return validate(source.data) ? [] : problemsOf(source, validate.errors, '')
-}
-
-/** ajv's errors as problems; `at` is the JSON pointer of the part of the file that was checked. */
-function problemsOf (source: SourceFile, errors: ErrorObject[] | null | undefined, at: string): RuleProblem[] {
+  if (validate(source.data)) return []
   const problems: RuleProblem[] = []
-  for (const error of errors ?? []) {
+  for (const error of validate.errors ?? []) {
     // A failed anyOf branch is reported once, through its anyOf error.
     if (error.schemaPath.includes('/anyOf/')) continue
-    const problem = toProblem(source, at === '' ? error : { ...error, instancePath: at + error.instancePath })
+    const problem = toProblem(source, error)
     if (problem !== undefined) problems.push(problem)
   }
   return problems

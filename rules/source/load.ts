@@ -165,16 +165,16 @@ export function parseWithYaml (file: string, text: string): { ok: true, source: 
   }
   const at = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
   if (doc.errors.length > 0) {
-    const hints = quoteFlowTemplates(text)
-    const hinted = new Set(hints.map((h) => h.line))
+    const errorLines = new Set(doc.errors.map((e) => at(e.pos[0]).line))
+    const { hints, repaired } = quoteFlowTemplates(lines, errorLines)
     const problems: RuleProblem[] = hints.map((h) => ({ code: 'YAML_SYNTAX', severity: 'error', message: `the template '${h.text}' must be quoted inside [ … ] or { … }, where YAML reads '{' as the start of a mapping: write "${h.text}"`, file, line: h.line, col: h.col, excerpt: lines[h.line - 1] }))
     // What is still wrong once the templates are quoted (their own errors, and what they broke
     // after them, are the hints above).
+    const hinted = new Set(hints.map((h) => h.line))
     const repairedCounter = new LineCounter()
-    const last = hints.at(-1)
-    const rest = last !== undefined ? parseDocument(last.repaired, { ...YAML_OPTIONS, lineCounter: repairedCounter }).errors : doc.errors
+    const rest = hints.length > 0 ? parseDocument(repaired, { ...YAML_OPTIONS, lineCounter: repairedCounter }).errors : doc.errors
     for (const e of rest) {
-      const { line, col } = last !== undefined ? repairedCounter.linePos(e.pos[0]) : at(e.pos[0])
+      const { line, col } = hints.length > 0 ? repairedCounter.linePos(e.pos[0]) : at(e.pos[0])
       if (hinted.has(line)) continue
       problems.push({ code: 'YAML_SYNTAX', severity: 'error', message: /call stack/i.test(e.message) ? TOO_DEEP : e.message, file, line, col, excerpt: lines[line - 1] })
     }
@@ -197,33 +197,23 @@ export function parseWithYaml (file: string, text: string): { ok: true, source: 
  * Unquoted templates (`alerts/{room}`) inside flow collections (`to: [ { mqtt: … } ]`): in block
  * style the same text is a plain string, in flow style its braces start a mapping, and the `yaml`
  * library reports a cascade of errors (hundreds, for a few rules) none of which says to quote it.
- * Each such template on a line with an error is quoted in turn, and the text parsed again, until
- * none is left: each comes back with its line, column and the text as repaired so far.
+ * Every such template on a line with an error is quoted: each comes back with its line and column
+ * in the file, and the text with all of them quoted.
  */
-function quoteFlowTemplates (text: string): Array<{ line: number, col: number, text: string, repaired: string }> {
-  const found: Array<{ line: number, col: number, text: string, repaired: string }> = []
-  let current = text
-  // Bounded: each round quotes one template.
-  for (let round = 0; round < 100; round++) {
-    const lineCounter = new LineCounter()
-    const errors = parseDocument(current, { ...YAML_OPTIONS, lineCounter }).errors
-    const lines = current.split('\n')
-    let repaired: string | undefined
-    for (const e of errors) {
-      const line = lineCounter.linePos(e.pos[0]).line
-      const template = unquotedFlowTemplate(lines[line - 1] ?? '')
-      if (template === undefined) continue
+function quoteFlowTemplates (lines: readonly string[], errorLines: ReadonlySet<number>): { hints: Array<{ line: number, col: number, text: string }>, repaired: string } {
+  const hints: Array<{ line: number, col: number, text: string }> = []
+  const repaired = lines.map((original, i) => {
+    if (!errorLines.has(i + 1)) return original
+    let current = original
+    // Each pass quotes one; a quoted template is blanked out for the next (bounded by the line's length).
+    for (let template = unquotedFlowTemplate(current); template !== undefined; template = unquotedFlowTemplate(current)) {
       // Columns as in the file: quotes added earlier on this line moved it by two each.
-      const shift = 2 * found.filter((f) => f.line === line).length
-      lines[line - 1] = `${lines[line - 1].slice(0, template.col - 1)}"${template.text}"${lines[line - 1].slice(template.col - 1 + template.text.length)}`
-      repaired = lines.join('\n')
-      found.push({ line, col: template.col - shift, text: template.text, repaired })
-      break
+      hints.push({ line: i + 1, col: template.col - 2 * hints.filter((h) => h.line === i + 1).length, text: template.text })
+      current = `${current.slice(0, template.col - 1)}"${template.text}"${current.slice(template.col - 1 + template.text.length)}`
     }
-    if (repaired === undefined) break
-    current = repaired
-  }
-  return found
+    return current
+  })
+  return { hints, repaired: repaired.join('\n') }
 }
 
 /** The first unquoted template on a line that opens a flow collection before it, with its 1-based column. */

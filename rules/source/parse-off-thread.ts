@@ -21,7 +21,7 @@ export type ParseRequest = { kind: 'parse', file: string, text: string | undefin
 export type ParseAnswer =
   | { kind: 'head', ok: true, read: FastRead | { data: unknown }, ruleCount: number, problemCount: number, text: string | undefined }
   | { kind: 'head', ok: false, problemCount: number }
-  | { kind: 'piece', items: Uint8Array[], last: boolean }
+  | { kind: 'piece', items: Uint8Array[] }
 
 // Built, the thread runs parse-worker.js. From the sources (tests, under tsx), a thread does not
 // take the main thread's loader hooks, so it registers tsx's itself before loading parse-worker.ts.

@@ -29,32 +29,26 @@ try {
 
 parentPort!.on('message', (request: ParseRequest) => {
   if (request.kind === 'more') {
-    const piece = pieces.shift() ?? []
-    answer({ kind: 'piece', items: piece, last: pieces.length === 0 })
+    answer({ kind: 'piece', items: pieces.shift() ?? [] })
     return
   }
   if (request.schema !== undefined) schema = request.schema
   if (schema === undefined) throw new Error('parse worker: no rules schema was sent')
   const parsed = parseAndValidate(request.file, request.text, schema)
-  const items = parsed.ok ? [...ruleItems(parsed.source.data), ...parsed.problems] : parsed.problems
-  pieces = group(items.map((item) => serialize(item)))
   if (!parsed.ok) {
-    answer({ kind: 'head', ok: false, problemCount: items.length })
+    pieces = group(parsed.problems.map((item) => serialize(item)))
+    answer({ kind: 'head', ok: false, problemCount: parsed.problems.length })
     return
   }
   const read = readOf(parsed.source)
-  const data = read.data
-  const rules = ruleItems(data)
+  const data = read.data as { rules?: unknown } | null
+  const rules = data !== null && typeof data === 'object' && Array.isArray(data.rules) ? data.rules : undefined
+  pieces = group([...(rules ?? []), ...parsed.problems].map((item) => serialize(item)))
   // The rules follow as items; the head carries the rest of the data.
-  const head = Array.isArray((data as { rules?: unknown })?.rules) ? { ...(data as object), rules: [] } : data
+  const head = rules !== undefined ? { ...data, rules: [] } : data
   // The text goes back only when this thread read it.
-  answer({ kind: 'head', ok: true, read: { ...read, data: head }, ruleCount: rules.length, problemCount: parsed.problems.length, text: request.text === undefined ? parsed.source.text : undefined })
+  answer({ kind: 'head', ok: true, read: { ...read, data: head }, ruleCount: rules?.length ?? 0, problemCount: parsed.problems.length, text: request.text === undefined ? parsed.source.text : undefined })
 })
-
-function ruleItems (data: unknown): unknown[] {
-  const rules = (data as { rules?: unknown } | null)?.rules
-  return Array.isArray(rules) ? rules : []
-}
 
 function group (items: Uint8Array[]): Uint8Array[][] {
   const out: Uint8Array[][] = []

@@ -19,20 +19,14 @@ export interface CachedCompile {
   effects: SinkEffect[]
 }
 
-interface Entry {
-  text: string
-  source: SourceFile
-  /** Schema problems of this file alone. */
-  problems: RuleProblem[]
-}
-
-export type CachedLoad = ParsedFile
+/** A file as last loaded: its source (with the text it was read from) and the schema problems of this file alone. */
+type Entry = Extract<ParsedFile, { ok: true }>
 
 /**
  * What the cache has for a file: its load, or a file for the caller to parse (from this text, or
  * read by the parser itself when the cache had nothing to compare it with) and hand to store().
  */
-export type CacheLookup = CachedLoad | { ok: 'unparsed', text: string | undefined }
+export type CacheLookup = ParsedFile | { ok: 'unparsed', text: string | undefined }
 
 export class SourceCache {
   private readonly entries = new Map<string, Entry>()
@@ -41,7 +35,7 @@ export class SourceCache {
   hits = 0
 
   /** Reads a file; parses and validates it unless its text is what it was last time. */
-  load (file: string, schema: Record<string, unknown>): CachedLoad {
+  load (file: string, schema: Record<string, unknown>): ParsedFile {
     const found = this.lookup(file)
     return found.ok === 'unparsed' ? this.store(file, parseAndValidate(file, found.text, schema)) : found
   }
@@ -52,15 +46,15 @@ export class SourceCache {
     if (cached === undefined) return { ok: 'unparsed', text: undefined }
     const read = readSourceText(file)
     if (!read.ok) { this.entries.delete(file); return read }
-    if (cached.text !== read.text) return { ok: 'unparsed', text: read.text }
+    if (cached.source.text !== read.text) return { ok: 'unparsed', text: read.text }
     this.hits++
-    return { ok: true, source: cached.source, problems: cached.problems }
+    return cached
   }
 
   /** Keeps a file's parse for the next load. */
-  store (file: string, parsed: ParsedFile): CachedLoad {
-    if (!parsed.ok) { this.entries.delete(file); return parsed }
-    this.entries.set(file, { text: parsed.source.text, source: parsed.source, problems: parsed.problems })
+  store (file: string, parsed: ParsedFile): ParsedFile {
+    if (parsed.ok) this.entries.set(file, parsed)
+    else this.entries.delete(file)
     return parsed
   }
 
