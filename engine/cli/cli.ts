@@ -7,17 +7,12 @@ import { formatProblem, type RuleProblem } from '../../rules/check/problems.js'
 import { loadRuleSet } from '../../rules/compile/ruleset.js'
 import { SourceCache } from '../../rules/source/source-cache.js'
 import { renderRuleSchema } from '../../rules/check/schema.js'
-import {
-  configSchema, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, EMBEDDED_SOURCE, loadConfig, parseHostPort, sourceSettings,
-  type ConfigSettings, type RawSource, type RunSettings
-} from '../service/config.js'
+import { configSchema, EMBEDDED_SOURCE, loadConfig, sourceSettings, type ConfigSettings, type RawSource, type RunSettings } from '../service/config.js'
+import { defaultText, merged, parseFlag, SETTINGS, type Setting, type SettingValues } from '../service/settings.js'
 import { sourceUrlProblem } from '../../adapters/sources/sources.js'
-import { DEFAULT_READY_GRACE_MS } from '../observe/readiness.js'
-import { DEFAULT_SYS_INTERVAL_S } from '../observe/sys-reports.js'
 import { DEFAULT_LIMITS } from '../broker/limits.js'
-import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS } from '../runtime/engine.js'
 import { StartupError, UsageError } from '../runtime/errors.js'
-import { createLogger, LOG_LEVELS, ruleLogTo, type LogLevel } from '../observe/logger.js'
+import { createLogger, ruleLogTo } from '../observe/logger.js'
 import { findSuites } from '../tools/rule-tests.js'
 import { readPassword } from './password-prompt.js'
 import { startService } from '../service/service.js'
@@ -26,21 +21,12 @@ import { runSuites } from '../tools/test-runner.js'
 import { traceMessage } from '../tools/trace.js'
 import { watchPaths, type Watcher } from '../service/watch.js'
 
-interface RunFlags {
+/** What commander gives `run`: the settings' flags by their attribute names, and these. */
+interface RunFlags extends Record<string, unknown> {
   config?: string
-  host?: string
-  port?: number
-  maxHops?: number
-  deadLetterPrefix?: string
-  drainTimeout?: number
-  logLevel?: LogLevel
   /** False with --no-watch. */
   watch?: boolean
-  allowAnonymous?: boolean
   source?: string[]
-  share?: string
-  http?: { host: string, port: number }
-  sysInterval?: number
 }
 
 /** Output streams, replaceable in tests. */
@@ -64,23 +50,15 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
 
-  program.command('run')
-    .description('Start the embedded MQTT broker (or attach to others with --source) and run the rules on every message.')
+  const run = program.command('run')
+  run.description('Start the embedded MQTT broker (or attach to others with --source) and run the rules on every message.')
     .argument('[rules...]', 'rules files or directories of *.yaml files')
     .option('-c, --config <file>', 'config file (YAML): listeners, users, acl, limits, rules, sources, share, http and the settings below')
-    .option('--host <host>', `address the broker binds (default: ${DEFAULT_HOST})`)
-    .option('-p, --port <port>', `TCP port of the broker, 0 for any free one (default: ${DEFAULT_PORT})`, parsePort)
-    .option('--max-hops <n>', `republishes a message may pass through before it is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
-    .option('--dead-letter-prefix <topic>', `dead letters go to <topic>/<rule> (default: ${DEFAULT_DEAD_LETTER_PREFIX})`)
-    .option('--drain-timeout <ms>', `on SIGTERM/SIGINT, how long sinks may take to deliver what they hold (default: ${DEFAULT_DRAIN_TIMEOUT_MS})`, parseDrainTimeout)
-    .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(LOG_LEVELS))
+  const settingFlags = addSettingFlags(run)
+  run
     .option('--no-watch', 'do not reload when rules files change (SIGHUP still reloads)')
-    .option('--allow-anonymous', 'let clients connect without a user name on every address (without users, listeners otherwise bind to loopback only)')
     .option('--source <url>', 'take messages from an MQTT 5 broker (mqtt://, mqtts://, ws://, wss://) or NATS (nats://, tls://) instead of the embedded broker; repeat for several; `embedded` keeps the embedded broker too', collectSource, [])
-    .option('--share <group>', 'split the load with other workers: $share/<group>/<filter> on MQTT, queue group <group> on NATS', parseShare)
-    .option('--http <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here (off by default)', parseHttp)
-    .option('--sys-interval <s>', `seconds between $SYS/signalbox/ reports on the embedded broker, 0 for none (default: ${DEFAULT_SYS_INTERVAL_S})`, parseSysInterval)
-    .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, io) })
+    .action(async (rules: string[], flags: RunFlags) => { exitCode = await runCommand(rules, flags, settingFlags(flags), io) })
 
   program.command('check')
     .description('Validate rules files (and with --config, a config file and its rules): print every problem with file:line:col; exit 1 on any error.')
@@ -102,7 +80,7 @@ export async function main (argv: string[], io: CliIo = defaultIo): Promise<numb
     .option('-q, --qos <n>', 'its QoS (default: 0)', parseQos, 0)
     .option('--retain', 'it is retained')
     .option('--client-id <id>', 'the publishing client (meta.clientId)', 'trace')
-    .option('--max-hops <n>', `republishes followed before a message is dropped (default: ${DEFAULT_MAX_HOPS})`, parseHops)
+    .option('--max-hops <n>', `republishes followed before a message is dropped (default: ${SETTINGS.maxHops.default})`, flagParser(SETTINGS.maxHops))
     .action((flags: TraceFlags) => { exitCode = traceCommand(flags, io) })
 
   program.command('passwd')
@@ -162,8 +140,8 @@ function configFileGivenAsRules (files: string[], problems: RuleProblem[]): stri
   })
 }
 
-async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Promise<number> {
-  const settings = resolveSettings(rulePaths, flags, io)
+async function runCommand (rulePaths: string[], flags: RunFlags, given: Partial<SettingValues>, io: CliIo): Promise<number> {
+  const settings = resolveSettings(rulePaths, flags, given, io)
   if (settings === undefined) return 1
   // Kept for hot reloads: a file that has not changed is not parsed again.
   const sourceCache = new SourceCache()
@@ -183,7 +161,7 @@ async function runCommand (rulePaths: string[], flags: RunFlags, io: CliIo): Pro
   for (const l of broker?.listeners ?? []) logger.info({ type: l.type, host: l.host, port: l.port }, `signalbox listening on ${l.host}:${l.port} (${l.type})`)
   const share = settings.sources[0]?.share
   for (const s of service.sources) logger.info({ source: s.name, kind: s.kind, share, state: s.health().state }, `signalbox taking messages from ${s.name}${share === undefined ? '' : ` (share group ${share})`}`)
-  if (broker === undefined && (flags.host !== undefined || flags.port !== undefined)) logger.warn('--host/--port ignored: the embedded broker is off with --source (add --source embedded to keep it)')
+  if (broker === undefined && (given.host !== undefined || given.port !== undefined)) logger.warn('--host/--port ignored: the embedded broker is off with --source (add --source embedded to keep it)')
   const signal = await stopSignal
   logger.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'stopping: closing the inputs, then draining sinks')
   await service.stop()
@@ -269,7 +247,37 @@ function traceCommand (flags: TraceFlags, io: CliIo): number {
   return 0
 }
 
-function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunSettings | undefined {
+/**
+ * Adds a flag for every setting that has one (settings.ts), checked by the setting's schema; returns
+ * how to read the values given, by setting, from what commander parsed.
+ */
+function addSettingFlags (command: Command): (parsed: Record<string, unknown>) => Partial<SettingValues> {
+  const options: Array<[string, Option]> = []
+  for (const [property, s] of Object.entries(SETTINGS) as Array<[string, Setting<unknown>]>) {
+    if (s.flag === undefined) continue
+    const option = new Option(s.flag, `${s.description} Default: ${defaultText(s)}.`)
+    const choices = (s.schema as { enum?: string[] }).enum
+    if (choices !== undefined) {
+      option.choices(choices)
+    } else if (option.required) {
+      option.argParser(flagParser(s))
+    }
+    command.addOption(option)
+    options.push([property, option])
+  }
+  return (parsed) => Object.fromEntries(options.map(([property, option]) => [property, parsed[option.attributeName()]]).filter(([, v]) => v !== undefined)) as Partial<SettingValues>
+}
+
+/** Commander's parser of a setting's flag: the setting's schema decides what is valid. */
+function flagParser<T> (s: Setting<T>): (text: string) => T {
+  return (text) => {
+    const parsed = parseFlag(s, text)
+    if ('problem' in parsed) throw new InvalidArgumentError(`${parsed.problem}.`)
+    return parsed.value as T
+  }
+}
+
+function resolveSettings (rulePaths: string[], flags: RunFlags, given: Partial<SettingValues>, io: CliIo): RunSettings | undefined {
   let fromConfig: ConfigSettings = {}
   if (flags.config !== undefined) {
     const config = loadConfig(flags.config)
@@ -280,33 +288,24 @@ function resolveSettings (rulePaths: string[], flags: RunFlags, io: CliIo): RunS
     }
     fromConfig = config.settings
   }
-  const rules = rulePaths.length > 0 ? rulePaths : (fromConfig.rules ?? [])
-  if (rules.length === 0) throw new UsageError('no rules given: signalbox run RULES… (files or directories), or rules: in --config')
-  if (fromConfig.listeners !== undefined && (flags.host !== undefined || flags.port !== undefined)) {
+  const values = merged(SETTINGS, { ...given, rules: rulePaths.length > 0 ? rulePaths : undefined }, fromConfig)
+  if (values.rules.length === 0) throw new UsageError('no rules given: signalbox run RULES… (files or directories), or rules: in --config')
+  if (fromConfig.listeners !== undefined && (given.host !== undefined || given.port !== undefined)) {
     throw new UsageError('--host and --port set the single TCP listener; the config file has listeners:, so set hosts and ports there')
   }
-  const listeners = fromConfig.listeners ?? [{ type: 'tcp' as const, host: flags.host ?? fromConfig.host ?? DEFAULT_HOST, port: flags.port ?? fromConfig.port ?? DEFAULT_PORT }]
+  const { host, port, share, ...rest } = values
+  const listeners = fromConfig.listeners ?? [{ type: 'tcp' as const, host, port }]
   // Sources on the command line replace the config file's; either may list `embedded`.
   const rawSources: RawSource[] = flags.source !== undefined && flags.source.length > 0 ? flags.source.map((url) => ({ url })) : (fromConfig.sources ?? [])
-  const share = flags.share ?? fromConfig.share
   const external = sourceSettings(rawSources, share)
   if (share !== undefined && external.length === 0) throw new UsageError('--share splits the load of external sources: give --source mqtt://… or nats://… too')
   return {
+    ...rest,
     embedded: external.length === 0 || rawSources.some((r) => r.url === EMBEDDED_SOURCE),
     sources: external,
-    http: flags.http ?? fromConfig.http,
-    sysIntervalS: flags.sysInterval ?? fromConfig.sysIntervalS ?? DEFAULT_SYS_INTERVAL_S,
-    readyGraceMs: fromConfig.readyGraceMs ?? DEFAULT_READY_GRACE_MS,
     listeners,
-    allowAnonymous: flags.allowAnonymous === true ? true : fromConfig.allowAnonymous,
-    usersFile: fromConfig.usersFile,
     acl: fromConfig.acl,
-    limits: fromConfig.limits ?? DEFAULT_LIMITS,
-    rules,
-    maxHops: flags.maxHops ?? fromConfig.maxHops ?? DEFAULT_MAX_HOPS,
-    deadLetterPrefix: flags.deadLetterPrefix ?? fromConfig.deadLetterPrefix ?? DEFAULT_DEAD_LETTER_PREFIX,
-    drainTimeoutMs: flags.drainTimeout ?? fromConfig.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
-    logLevel: flags.logLevel ?? fromConfig.logLevel ?? 'info'
+    limits: fromConfig.limits ?? DEFAULT_LIMITS
   }
 }
 
@@ -326,27 +325,9 @@ function printProblems (problems: RuleProblem[], write: (text: string) => void):
   for (const p of problems) write(formatProblem(p) + '\n')
 }
 
-function parsePort (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535.')
-  return n
-}
-
 function parseQos (value: string): 0 | 1 | 2 {
   if (value !== '0' && value !== '1' && value !== '2') throw new InvalidArgumentError('QoS is 0, 1 or 2.')
   return Number(value) as 0 | 1 | 2
-}
-
-function parseHops (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('max hops is a whole number from 1 to 64.')
-  return n
-}
-
-function parseDrainTimeout (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 3_600_000) throw new InvalidArgumentError('the drain timeout is a whole number of milliseconds from 0 to 3600000.')
-  return n
 }
 
 function collectSource (value: string, previous: string[]): string[] {
@@ -355,23 +336,6 @@ function collectSource (value: string, previous: string[]): string[] {
     if (why !== undefined) throw new InvalidArgumentError(why + '.')
   }
   return [...previous, value]
-}
-
-function parseShare (value: string): string {
-  if (!/^[^/+#\s]+$/.test(value)) throw new InvalidArgumentError('a share group name cannot hold /, +, # or whitespace.')
-  return value
-}
-
-function parseHttp (value: string): { host: string, port: number } {
-  const parsed = parseHostPort(value)
-  if (parsed === undefined) throw new InvalidArgumentError('give host:port, e.g. 127.0.0.1:9100 (port 0 picks a free one).')
-  return parsed
-}
-
-function parseSysInterval (value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 86_400) throw new InvalidArgumentError('a whole number of seconds from 0 (off) to 86400.')
-  return n
 }
 
 function plural (n: number): string {

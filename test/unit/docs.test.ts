@@ -13,6 +13,7 @@ import { validateRuleFile } from '../../rules/check/validate.js'
 import { documents, projectRoot } from '../helpers/paths.js'
 import { SINK_SPECS } from '../../adapters/sink-specs.js'
 import { ruleSchemaFor } from '../../rules/check/schema.js'
+import { defaultText, LIMIT_SETTINGS, renderSettingsReference, SETTINGS } from '../../engine/service/settings.js'
 
 const docs = documents()
 /** All of it, for what may be documented in any file (sink options, error codes). */
@@ -80,4 +81,30 @@ describe('docs', () => {
       for (const code of codes) assert.ok(table.includes(`| \`${code}\` |`), `${code} is not in docs/error-codes.md`)
     })
   }
+
+  const BEGIN = '<!-- settings: generated from engine/service/settings.ts by `npm run docs:settings` -->\n'
+  const END = '<!-- end of settings -->'
+
+  it('has the settings reference of docs/operations.md as the settings table makes it', () => {
+    const file = join(projectRoot, 'docs', 'operations.md')
+    const text = readFileSync(file, 'utf8')
+    const at = text.indexOf(BEGIN)
+    const end = text.indexOf(END, at)
+    assert.ok(at >= 0 && end > at, `docs/operations.md has no ${BEGIN.trim()} … ${END} section`)
+    const fresh = renderSettingsReference([SETTINGS, LIMIT_SETTINGS])
+    if (process.env.UPDATE_DOCS === '1') writeFileSync(file, text.slice(0, at + BEGIN.length) + fresh + text.slice(end))
+    else assert.equal(text.slice(at + BEGIN.length, end), fresh, 'the settings table changed: run npm run docs:settings')
+  })
+
+  it('lists every flag of `signalbox run` that sets a setting in the README, with the default the table gives', () => {
+    const readme = docs.find((doc) => doc.file === 'README.md')!.text
+    for (const s of Object.values(SETTINGS)) {
+      if (!('flag' in s) || s.flag === undefined) continue
+      const flag = s.flag.split(', ').pop()!.split(' ')[0]
+      const row = readme.split('\n').find((line) => new RegExp(`^\\| \`(-., )?${flag}[ \`]`).test(line))
+      assert.ok(row !== undefined, `${flag} is not in the README's table of run options`)
+      // A default that is a value must be the table's; one in words (`off`, computed ones) is the README's to phrase.
+      if (s.defaultText === undefined) assert.ok(row.includes(`| \`${defaultText(s)}\` |`), `the README gives another default for ${flag}: ${row}`)
+    }
+  })
 })
