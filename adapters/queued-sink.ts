@@ -74,8 +74,8 @@ export abstract class QueuedSink implements Sink {
 
   send (delivery: Delivery): void {
     this.count.emitted++
-    if (!this.accepting) { this.drop('shutdown', 1, 'sink is closed'); return }
-    if (this.depth() >= this.capacity) { this.drop('queue_full', 1, `queue full (${this.capacity} messages)`); return }
+    if (!this.accepting) { this.drop('shutdown', 1, 'sink is closed'); delivery.settlement?.abandon(); return }
+    if (this.depth() >= this.capacity) { this.drop('queue_full', 1, `queue full (${this.capacity} messages)`); delivery.settlement?.release(); return }
     this.count.queued++
     this.items.push(delivery)
     this.kick()
@@ -96,6 +96,7 @@ export abstract class QueuedSink implements Sink {
     const drained = await this.flush(timeoutMs)
     if (!drained) {
       const left = this.depth()
+      for (let i = this.head; i < this.items.length; i++) this.items[i].settlement?.abandon()
       this.generation++
       this.items = []
       this.head = 0
@@ -196,6 +197,7 @@ export abstract class QueuedSink implements Sink {
     }
     const refused = rejected.filter((r) => r.index < completed)
     this.count.delivered += completed - refused.length
+    for (let i = 0; i < completed; i++) batch[i].settlement?.release()
     for (const r of refused) this.drop('rejected', 1, r.reason, batch[r.index])
     if (this.observeDelivery !== undefined) {
       const now = Date.now()

@@ -5,6 +5,7 @@
  * with a counted reason: `emitted = delivered + dropped + depth` at all times.
  */
 import type { Logger } from '../rules/model/logger.js'
+import type { Settlement } from '../rules/model/message.js'
 import type { SinkDefinition, SinkSpec } from '../rules/model/sink-spec.js'
 
 /** One message for a sink. */
@@ -21,6 +22,8 @@ export interface Delivery {
   hops: number
   /** When the engine received the source message (ms since the epoch). */
   time: number
+  /** Released once this message is delivered, refused or dropped; abandoned when a closing sink gives up on it. */
+  settlement?: Settlement
 }
 
 /** Why a message was dropped. */
@@ -92,4 +95,21 @@ export interface SinkContext {
 export interface SinkType extends SinkSpec {
   /** Builds the sink; no I/O until `start`. */
   create: (definition: SinkDefinition, context: SinkContext) => Sink
+}
+
+/**
+ * A sink type whose constructor reads its options typed: `O` is the options as the spec's schema
+ * declares them (written beside it in adapters/specs/), with the schema's top-level defaults filled
+ * in. The one cast of options: they passed this very schema when the rules loaded.
+ */
+export function typedSinkType<O extends object> (spec: SinkSpec, build: (definition: SinkDefinition, options: O, context: SinkContext) => Sink): SinkType {
+  return { ...spec, create: (definition, context) => build(definition, withDefaults(spec, definition.options) as O, context) }
+}
+
+function withDefaults (spec: SinkSpec, options: Record<string, unknown>): Record<string, unknown> {
+  const defaults = Object.entries(spec.options).flatMap(([key, schema]) => {
+    const value = (schema as { default?: unknown }).default
+    return value === undefined ? [] : [[key, value]]
+  })
+  return { ...Object.fromEntries(defaults), ...options }
 }

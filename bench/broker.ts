@@ -24,6 +24,7 @@ import { nodeRedBinary, nodeRedRate } from './nodered.js'
 import { rulesYaml } from './rules-file.js'
 import { projectRoot, scriptArgs } from './root.js'
 import { unpatchedAedes } from './unpatched.js'
+import { describeVariant, signalboxWithout } from './variants.js'
 
 const FLOOD = quick ? 30_000 : 100_000
 // A quick run (under a minute for all benches) takes one round; a full run the median of five
@@ -33,6 +34,8 @@ const PACE = 10_000
 const PACED_SECONDS = quick ? 1 : 4
 const self = fileURLToPath(import.meta.url)
 const role = process.argv[process.argv.indexOf('--role') + 1]
+/** With --fast-paths: signalbox against itself without each fast path, instead of against the other brokers. */
+const fastPaths = process.argv.includes('--fast-paths')
 
 if (process.argv.includes('--role')) {
   await runRole(role, process.argv.slice(process.argv.indexOf('--role') + 2))
@@ -48,17 +51,20 @@ async function main (): Promise<void> {
     const matching = topics.filter((t) => !t.startsWith('unknown/'))
     writeFileSync(join(dir, 'rules.yaml'), rulesYaml(filters))
     writeFileSync(join(dir, 'topics.json'), JSON.stringify(matching))
-    const servers: Array<{ name: string, start: (port: number) => ChildProcess, outputs: boolean }> = [
-      { name: 'raw aedes (no rules)', start: (port) => node(['--role', 'aedes', String(port)]), outputs: false },
-      // What the patch (mixed-QoS delivery, QoS downgrade, bounded backlogs) costs the broker itself.
-      { name: 'raw aedes 1.2.0 unpatched', start: (port) => node(['--role', 'aedes', String(port), unpatchedAedes()]), outputs: false },
-      { name: 'signalbox, 1,000 rules', start: (port) => spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }), outputs: true }
-    ]
-    const mosquitto = mosquittoBinary()
-    if (mosquitto !== undefined) {
-      const conf = join(dir, 'mosquitto.conf')
-      servers.push({ name: 'Mosquitto (no rules)', start: (port) => { writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`); return spawn(mosquitto, ['-c', conf], { stdio: 'ignore' }) }, outputs: false })
-    }
+    const signalbox = (bin: string) => (port: number): ChildProcess => spawn(process.execPath, [bin, 'run', '--no-watch', '--log-level', 'warn', '--data-dir', join(dir, `data-${port}`), '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' })
+    const servers: Array<{ name: string, start: (port: number) => ChildProcess, outputs: boolean }> = fastPaths
+      // What the payload picker and the generated code buy end to end: the same server with each taken out.
+      ? [
+          { name: 'signalbox, 1,000 rules', start: signalbox(join(projectRoot, 'bin', 'signalbox.js')), outputs: true },
+          ...(['picker', 'codegen'] as const).map((path) => ({ name: `signalbox ${describeVariant(path)}`, start: signalbox(signalboxWithout(path)), outputs: true }))
+        ]
+      : [
+          { name: 'raw aedes (no rules)', start: (port) => node(['--role', 'aedes', String(port)]), outputs: false },
+          // What the patch (mixed-QoS delivery, QoS downgrade, bounded backlogs) costs the broker itself.
+          { name: 'raw aedes 1.2.0 unpatched', start: (port) => node(['--role', 'aedes', String(port), unpatchedAedes()]), outputs: false },
+          { name: 'signalbox, 1,000 rules', start: signalbox(join(projectRoot, 'bin', 'signalbox.js')), outputs: true }
+        ]
+    const mosquitto = fastPaths ? undefined : mosquittoBinary()
     // The input topics' first levels: a subscriber on these gets every input and no output.
     const inputFilters = [...new Set(matching.map((t) => `${t.split('/')[0]}/#`))].join(',')
     const floods = [
@@ -67,7 +73,7 @@ async function main (): Promise<void> {
       { name: "a subscriber on '#'", filters: '#' }
     ]
     const results = new Map<string, { rate: number[][], cpu: number[][], p50: number[], p99: number[] }>()
-    const nodeRed = nodeRedBinary()
+    const nodeRed = fastPaths ? undefined : nodeRedBinary()
     const nodeRedRates: number[] = []
     const nodeRedOutputs: number[] = []
     for (let run = 0; run < RUNS; run++) {
@@ -104,9 +110,9 @@ async function main (): Promise<void> {
     }
     const raw = results.get(servers[0].name)!
     const ratio = (a: number[], b: number[]): string => `${(median(a) / median(b)).toFixed(2)}×`
-    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ~100 bytes after a warm-up flood: ${floods.map((f) => f.name).join('; ')}; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; ${RUNS === 1 ? 'one round (--quick)' : `medians of ${RUNS} interleaved runs, each round starting with the next server`})`)
+    console.log(`# Broker end to end (${machine()}; floods of ${fmt(FLOOD)} QoS 0 messages of ${fastPaths ? '~450' : '~100'} bytes after a warm-up flood: ${floods.map((f) => f.name).join('; ')}; paced ${fmt(PACE)} msg/s for ${PACED_SECONDS} s; publisher, subscriber and server in separate processes; ${RUNS === 1 ? 'one round (--quick)' : `medians of ${RUNS} interleaved runs, each round starting with the next server`})`)
     console.log()
-    console.log(`Accepted input rate, msg/s (÷ raw aedes), and latency at ${fmt(PACE)} msg/s:`)
+    console.log(`Accepted input rate, msg/s (÷ ${servers[0].name}), and latency at ${fmt(PACE)} msg/s:`)
     console.log()
     console.log(`| server | ${floods.map((f) => f.name).join(' | ')} | latency p50 ms | p99 ms |`)
     console.log(`| --- | ${floods.map(() => '---:').join(' | ')} | ---: | ---: |`)
@@ -115,7 +121,7 @@ async function main (): Promise<void> {
       console.log(`| ${s.name} | ${floods.map((_, i) => `${fmt(median(r.rate[i]))} (${ratio(r.rate[i], raw.rate[i])})`).join(' | ')} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} |`)
     }
     console.log()
-    console.log('Server CPU per input message, µs (÷ raw aedes):')
+    console.log(`Server CPU per input message, µs (÷ ${servers[0].name}):`)
     console.log()
     console.log(`| server | ${floods.map((f) => f.name).join(' | ')} |`)
     console.log(`| --- | ${floods.map(() => '---:').join(' | ')} |`)
@@ -131,7 +137,7 @@ async function main (): Promise<void> {
       const short = nodeRedOutputs.filter((n) => n < expected)
       const delivered = short.length === 0 ? `every run delivered all ${fmt(expected)} outputs` : `${short.length} of ${nodeRedOutputs.length} runs delivered fewer than the ${fmt(expected)} outputs (${short.map((n) => fmt(n)).join(', ')}): its rate is overstated`
       console.log(`Node-RED (mqtt in → switch → change → mqtt out, on Mosquitto) handled ${fmt(median(nodeRedRates))} inputs/s (${delivered}); signalbox (1,000 rules) accepted ${fmt(median(signalbox.rate[0]))}/s: ${(median(signalbox.rate[0]) / median(nodeRedRates)).toFixed(1)}× Node-RED's input rate`)
-    } else {
+    } else if (!fastPaths) {
       console.log(`Node-RED: ${mosquitto === undefined ? 'needs Mosquitto: row skipped' : 'not installed (npm install -g node-red): row skipped'}`)
     }
   } finally {
@@ -141,7 +147,7 @@ async function main (): Promise<void> {
 
 function node (args: string[]): ChildProcess {
   // Children read --quick too: a publisher must send the FLOOD this process divides by.
-  return spawn(process.execPath, [...scriptArgs(self), ...args, ...(quick ? ['--quick'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return spawn(process.execPath, [...scriptArgs(self), ...args, ...(quick ? ['--quick'] : []), ...(fastPaths ? ['--fast-paths'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
 }
 
 /** Runs a child role and parses the JSON line it prints. */
@@ -168,10 +174,15 @@ async function paced (port: number, dir: string, outputs: boolean): Promise<{ p5
   return await sub
 }
 
-/** The publisher's messages, in order (a seeded value 0–99; the rules pass value ≥ 50). */
+/**
+ * The publisher's messages, in order (a seeded value 0–99; the rules pass value ≥ 50). With
+ * --fast-paths, a telemetry report of about 450 bytes instead: the three fields the rules read
+ * among 30 readings they do not, where reading only what the rules need can pay.
+ */
 function floodMessages (): (i: number) => string {
   const rnd = random(11)
-  return (i) => JSON.stringify({ seq: i, value: Math.floor(rnd() * 100), t: performance.timeOrigin + performance.now(), pad: 'x'.repeat(40) })
+  const readings = fastPaths ? Object.fromEntries(Array.from({ length: 30 }, (_, k) => [`r${k}`, Math.round(rnd() * 1e6) / 1e3])) : undefined
+  return (i) => JSON.stringify({ seq: i, value: Math.floor(rnd() * 100), t: performance.timeOrigin + performance.now(), ...(readings === undefined ? { pad: 'x'.repeat(40) } : readings) })
 }
 
 /** How many of a flood's messages pass the rules' filter: the outputs a flow must deliver. */

@@ -55,7 +55,7 @@ async function main (): Promise<void> {
     c.setup?.(dir)
     const port = await freePort()
     let log = ''
-    const server = spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--log-level', 'info', '--sys-interval', '0', '--port', String(port), dir], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const server = spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--log-level', 'info', '--sys-interval', '0', '--data-dir', `${dir}-data`, '--port', String(port), dir], { stdio: ['ignore', 'ignore', 'pipe'] })
     server.stderr!.on('data', (d: Buffer) => { log += d.toString() })
     try {
       await waitForPort(port)

@@ -39,7 +39,7 @@ async function main (): Promise<void> {
     writeFileSync(join(dir, 'rules.yaml'), 'version: 1\nrules:\n  - name: relay\n    from: in/+n\n    to: [{ mqtt: "out/{n}", qos: 0 }]\n')
     // The subscriber takes the rule's outputs on signalbox, the inputs on the plain brokers: the same count, the same pace.
     const servers: Array<{ name: string, filter: string, start: (port: number) => ChildProcess }> = [
-      { name: 'signalbox (embedded broker, 1 rule)', filter: 'out/#', start: (port) => spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'error', '--sys-interval', '0', '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }) },
+      { name: 'signalbox (embedded broker, 1 rule)', filter: 'out/#', start: (port) => spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'error', '--sys-interval', '0', '--data-dir', join(dir, 'data'), '--port', String(port), join(dir, 'rules.yaml')], { stdio: 'ignore' }) },
       { name: 'aedes 1.2.0 as published', filter: 'in/#', start: (port) => node(['--role', 'aedes', String(port), unpatchedAedes()]) }
     ]
     const mosquitto = mosquittoBinary()

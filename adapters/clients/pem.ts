@@ -1,5 +1,21 @@
 /** TLS files (PEM) a client names in its options: their schema, and reading them with errors that name the option. */
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+
+/** The `tls:` option of a sink or source, as its schema (below) declares it. */
+export interface TlsFileOptions {
+  ca?: string
+  cert?: string
+  key?: string
+  reject_unauthorized?: boolean
+}
+
+/** TLS files resolved against a base directory, for a client. */
+export function resolvedTls (tls: TlsFileOptions | undefined, baseDir: string): { ca?: string, cert?: string, key?: string, rejectUnauthorized: boolean } | undefined {
+  if (tls === undefined) return undefined
+  const file = (path: string | undefined): string | undefined => path === undefined ? undefined : resolve(baseDir, path)
+  return { ca: file(tls.ca), cert: file(tls.cert), key: file(tls.key), rejectUnauthorized: tls.reject_unauthorized !== false }
+}
 
 /** The `tls:` options of a client (a sink or a source): PEM files, and whether to verify the server. */
 export function tlsFilesSchema (description: string): Record<string, unknown> {

@@ -8,8 +8,8 @@ import { dirname } from 'node:path'
 import { describePayload } from '../../rules/model/message.js'
 import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
-import type { Delivery, SinkContext, SinkType } from '../sink.js'
-import { DEFAULT_KEEP, fileSinkSpec } from '../specs/file.js'
+import { typedSinkType, type Delivery, type SinkContext } from '../sink.js'
+import { fileSinkSpec, type FileSinkOptions } from '../specs/file.js'
 
 const MAX_OPEN_FILES = 64
 
@@ -24,25 +24,14 @@ interface OpenFile {
   ino: number
 }
 
-interface FileOptions {
-  format: 'jsonl' | 'raw'
-  maxBytes: number | undefined
-  keep: number
-}
-
 class FileSink extends QueuedSink {
   readonly type = 'file'
   private readonly files = new Map<string, OpenFile>()
-  private readonly options: FileOptions
+  private readonly options: FileSinkOptions
 
-  constructor (definition: SinkDefinition, context: SinkContext) {
+  constructor (definition: SinkDefinition, options: FileSinkOptions, context: SinkContext) {
     super(definition, context)
-    const o = definition.options
-    this.options = {
-      format: o.format === 'raw' ? 'raw' : 'jsonl',
-      maxBytes: typeof o.max_bytes === 'number' ? o.max_bytes : undefined,
-      keep: typeof o.keep === 'number' ? o.keep : DEFAULT_KEEP
-    }
+    this.options = options
   }
 
   protected async connect (): Promise<void> {
@@ -102,7 +91,7 @@ class FileSink extends QueuedSink {
   /** Appends whole lines, rotating first when the next line would pass max_bytes. */
   private async append (path: string, lines: Buffer[]): Promise<void> {
     let file = await this.openFile(path)
-    const max = this.options.maxBytes
+    const max = this.options.max_bytes
     let start = 0
     while (start < lines.length) {
       if (max !== undefined && file.size > 0 && file.size + lines[start].length > max) {
@@ -176,4 +165,4 @@ async function writeAll (file: OpenFile, data: Buffer): Promise<void> {
   file.size = before + data.length
 }
 
-export const fileSinkType: SinkType = { ...fileSinkSpec, create: (definition, context) => new FileSink(definition, context) }
+export const fileSinkType = typedSinkType<FileSinkOptions>(fileSinkSpec, (definition, options, context) => new FileSink(definition, options, context))

@@ -3,59 +3,42 @@
  * message counts as delivered when the broker acknowledges it (at-least-once: a batch cut by a
  * disconnect is sent again); QoS 0 counts once written to the socket (at-most-once past that).
  */
-import { resolve } from 'node:path'
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
-import type { Delivery, SinkContext, SinkType } from '../sink.js'
+import { typedSinkType, type Delivery, type SinkContext } from '../sink.js'
 import { noDelay, withCredentials } from '../clients/mqtt-client.js'
-import { mqttSinkSpec } from '../specs/mqtt.js'
+import { mqttSinkSpec, type MqttSinkOptions } from '../specs/mqtt.js'
+import { resolvedTls } from '../clients/pem.js'
 
 const BATCH_TIMEOUT_MS = 30_000
 
-interface MqttOptions {
-  url: string
-  clientId: string
-  username?: string
-  password?: string
-  protocolVersion: 4 | 5
-  clean: boolean
-  tls?: { ca?: string, cert?: string, key?: string, rejectUnauthorized: boolean }
-}
-
 class MqttSink extends QueuedSink {
   readonly type = 'mqtt'
-  private readonly options: MqttOptions
+  private readonly options: MqttSinkOptions
+  private readonly clientId: string
+  private readonly tls: ReturnType<typeof resolvedTls>
   private client: MqttClient | undefined
 
-  constructor (definition: SinkDefinition, context: SinkContext) {
+  constructor (definition: SinkDefinition, options: MqttSinkOptions, context: SinkContext) {
     super(definition, context)
-    const o = definition.options
-    const tls = o.tls as Record<string, unknown> | undefined
-    const file = (key: string): string | undefined => typeof tls?.[key] === 'string' ? resolve(definition.baseDir, tls[key] as string) : undefined
-    this.options = {
-      url: o.url as string,
-      clientId: typeof o.client_id === 'string' ? o.client_id : `signalbox-${definition.name}-${process.pid}`,
-      username: o.username as string | undefined,
-      password: o.password as string | undefined,
-      protocolVersion: o.protocol_version === 5 ? 5 : 4,
-      clean: o.clean !== false,
-      tls: tls === undefined ? undefined : { ca: file('ca'), cert: file('cert'), key: file('key'), rejectUnauthorized: tls.reject_unauthorized !== false }
-    }
+    this.options = options
+    this.clientId = options.client_id ?? `signalbox-${definition.name}-${process.pid}`
+    this.tls = resolvedTls(options.tls, definition.baseDir)
   }
 
   protected async connect (): Promise<void> {
     const o = this.options
     const options: IClientOptions = {
-      clientId: o.clientId,
-      protocolVersion: o.protocolVersion,
+      clientId: this.clientId,
+      protocolVersion: o.protocol_version,
       clean: o.clean,
       reconnectPeriod: 1_000,
       connectTimeout: 5_000,
       // Our own queue bounds what waits while the broker is away; mqtt.js keeps only what is in flight.
       queueQoSZero: false
     }
-    const client = connect(o.url, withCredentials(options, o))
+    const client = connect(o.url, withCredentials(options, { username: o.username, password: o.password, tls: this.tls }))
     this.client = client
     client.on('connect', () => { noDelay(client); this.markUp() })
     client.on('close', () => { if (this.isUp()) this.markDown(`connection to ${o.url} closed`) })
@@ -99,4 +82,4 @@ function publish (client: MqttClient, d: Delivery): Promise<void> {
   })
 }
 
-export const mqttSinkType: SinkType = { ...mqttSinkSpec, create: (definition, context) => new MqttSink(definition, context) }
+export const mqttSinkType = typedSinkType<MqttSinkOptions>(mqttSinkSpec, (definition, options, context) => new MqttSink(definition, options, context))

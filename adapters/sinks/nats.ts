@@ -5,13 +5,13 @@
  * message id so a retried duplicate is dropped by the stream's duplicate window.
  */
 import { randomUUID } from 'node:crypto'
-import { resolve } from 'node:path'
 import { connect, ErrorCode, Events, headers, NatsError, type ConnectionOptions, type MsgHdrs, type NatsConnection } from 'nats'
 import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
-import type { Delivery, SinkContext, SinkType } from '../sink.js'
-import { describeNatsError, natsConnectionOptions } from '../clients/nats-connection.js'
-import { DEFAULT_ACK_TIMEOUT_MS, natsSinkSpec, normaliseServers } from '../specs/nats.js'
+import { typedSinkType, type Delivery, type SinkContext } from '../sink.js'
+import { describeNatsError, natsConnectionOptions, type NatsClientSettings } from '../clients/nats-connection.js'
+import { resolvedTls } from '../clients/pem.js'
+import { natsSinkSpec, normaliseServers, type NatsSinkOptions } from '../specs/nats.js'
 
 const FLUSH_TIMEOUT_MS = 5_000
 const REDIAL_MAX_MS = 5_000
@@ -19,20 +19,11 @@ const REDIAL_MAX_MS = 5_000
 /** Errors that retrying the same message cannot fix. */
 const PERMANENT: ReadonlySet<string> = new Set([ErrorCode.BadSubject, ErrorCode.MaxPayloadExceeded, ErrorCode.BadHeader])
 
-interface NatsOptions {
-  servers: string[]
-  jetstream: boolean
-  ackTimeoutMs: number
-  user?: string
-  pass?: string
-  token?: string
-  name: string
-  tls?: { ca?: string, cert?: string, key?: string, rejectUnauthorized: boolean }
-}
-
 class NatsSink extends QueuedSink {
   readonly type = 'nats'
-  private readonly options: NatsOptions
+  private readonly options: NatsSinkOptions
+  /** How to connect: servers as a list, TLS files resolved. */
+  private readonly client: NatsClientSettings
   private nc: NatsConnection | undefined
   private closing = false
   private redial: (() => void) | undefined
@@ -41,21 +32,16 @@ class NatsSink extends QueuedSink {
   private readonly idPrefix = randomUUID().slice(0, 8)
   private seq = 0
 
-  constructor (definition: SinkDefinition, context: SinkContext) {
+  constructor (definition: SinkDefinition, options: NatsSinkOptions, context: SinkContext) {
     super(definition, context)
-    const o = definition.options
-    const tls = o.tls as { ca?: string, cert?: string, key?: string, reject_unauthorized?: boolean } | undefined
-    this.options = {
-      servers: normaliseServers(o.servers),
-      jetstream: o.jetstream === true,
-      ackTimeoutMs: typeof o.ack_timeout_ms === 'number' ? o.ack_timeout_ms : DEFAULT_ACK_TIMEOUT_MS,
-      user: o.user as string | undefined,
-      pass: o.pass as string | undefined,
-      token: o.token as string | undefined,
-      name: typeof o.client_name === 'string' ? o.client_name : 'signalbox',
-      tls: tls === undefined
-        ? undefined
-        : { ca: resolvePath(definition.baseDir, tls.ca), cert: resolvePath(definition.baseDir, tls.cert), key: resolvePath(definition.baseDir, tls.key), rejectUnauthorized: tls.reject_unauthorized !== false }
+    this.options = options
+    this.client = {
+      servers: normaliseServers(options.servers),
+      name: options.client_name,
+      user: options.user,
+      pass: options.pass,
+      token: options.token,
+      tls: resolvedTls(options.tls, definition.baseDir)
     }
   }
 
@@ -103,7 +89,7 @@ class NatsSink extends QueuedSink {
     const results = await Promise.allSettled(batch.map(async (d) => {
       let msgID = this.msgIds.get(d)
       if (msgID === undefined) { msgID = `${this.idPrefix}-${++this.seq}`; this.msgIds.set(d, msgID) }
-      return await js.publish(d.address, d.payload, { headers: this.headersFor(d), msgID, timeout: this.options.ackTimeoutMs })
+      return await js.publish(d.address, d.payload, { headers: this.headersFor(d), msgID, timeout: this.options.ack_timeout_ms })
     }))
     const rejected: Rejection[] = []
     for (let i = 0; i < results.length; i++) {
@@ -128,8 +114,7 @@ class NatsSink extends QueuedSink {
   }
 
   private connectionOptions (): ConnectionOptions {
-    const o = this.options
-    return natsConnectionOptions({ servers: o.servers, name: o.name, user: o.user, pass: o.pass, token: o.token, tls: o.tls })
+    return natsConnectionOptions(this.client)
   }
 
   /** Connects, and connects again if the first attempt fails; after that the client reconnects on its own. */
@@ -177,10 +162,6 @@ function o2s (servers: ConnectionOptions['servers']): string {
   return Array.isArray(servers) ? servers.join(', ') : String(servers)
 }
 
-function resolvePath (base: string, path: string | undefined): string | undefined {
-  return path === undefined ? undefined : resolve(base, path)
-}
-
 async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
@@ -190,4 +171,4 @@ async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-export const natsSinkType: SinkType = { ...natsSinkSpec, create: (definition, context) => new NatsSink(definition, context) }
+export const natsSinkType = typedSinkType<NatsSinkOptions>(natsSinkSpec, (definition, options, context) => new NatsSink(definition, options, context))

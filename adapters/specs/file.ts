@@ -4,6 +4,14 @@ import type { SinkSpec } from '../../rules/model/sink-spec.js'
 /** Rotated files kept per path, unless `keep` says otherwise. */
 export const DEFAULT_KEEP = 5
 
+/** The file sink's options, as the schema below declares them (defaults filled in). */
+export interface FileSinkOptions {
+  path?: string
+  format: 'jsonl' | 'raw'
+  max_bytes?: number
+  keep: number
+}
+
 export const fileSinkSpec: SinkSpec = {
   type: 'file',
   description: 'Appends each message to a file, as a JSON line (time, topic, rule, payload) or as its raw payload.',

@@ -1,6 +1,6 @@
 /** The remote MQTT sink's spec: its options, its topic, and the checks of its URL and credentials. */
 import type { SinkOptionProblem, SinkSpec } from '../../rules/model/sink-spec.js'
-import { tlsFilesSchema } from '../clients/pem.js'
+import { tlsFilesSchema, type TlsFileOptions } from '../clients/pem.js'
 
 function validateMqtt (options: Record<string, unknown>): SinkOptionProblem[] {
   const problems: SinkOptionProblem[] = []
@@ -27,6 +27,20 @@ function validateMqtt (options: Record<string, unknown>): SinkOptionProblem[] {
 
 const qos = { enum: [0, 1, 2], description: 'QoS of the publish. Default: the sink\'s `qos`, else the QoS the message arrived with.' }
 const retain = { type: 'boolean', description: 'Publish with the retain flag. Default: the sink\'s `retain`, else false.' }
+
+/** The remote MQTT sink's options, as the schema below declares them (defaults filled in). */
+export interface MqttSinkOptions {
+  url: string
+  topic?: string
+  qos?: 0 | 1 | 2
+  retain?: boolean
+  client_id?: string
+  username?: string
+  password?: string
+  protocol_version: 4 | 5
+  clean: boolean
+  tls?: TlsFileOptions
+}
 
 export const mqttSinkSpec: SinkSpec = {
   type: 'mqtt',

@@ -1,7 +1,7 @@
 /** The NATS sink's spec: its options, its subject, and the checks of server addresses and credentials. */
 import type { SinkOptionProblem, SinkSpec } from '../../rules/model/sink-spec.js'
 import { mixedSchemesProblem, NATS_SCHEMES } from '../clients/nats-servers.js'
-import { tlsFilesSchema } from '../clients/pem.js'
+import { tlsFilesSchema, type TlsFileOptions } from '../clients/pem.js'
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222'
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000
@@ -39,6 +39,19 @@ function validateNats (options: Record<string, unknown>): SinkOptionProblem[] {
 }
 
 const tlsFiles = tlsFilesSchema('TLS: PEM files, relative to the rules file. `ca` to trust a private CA; `cert` and `key` for a client certificate.')
+
+/** The NATS sink's options, as the schema below declares them (defaults filled in). */
+export interface NatsSinkOptions {
+  servers: string | string[]
+  subject?: string
+  jetstream: boolean
+  ack_timeout_ms: number
+  user?: string
+  pass?: string
+  token?: string
+  client_name: string
+  tls?: TlsFileOptions
+}
 
 export const natsSinkSpec: SinkSpec = {
   type: 'nats',

@@ -10,7 +10,7 @@ import { startListeners, type BoundListener, type ListenerSettings } from './lis
 import { unpatchedDependencies } from './patches.js'
 import { BrokerStartError } from '../runtime/errors.js'
 import type { Logger } from '../observe/logger.js'
-import type { InboundMessage } from '../../rules/model/message.js'
+import type { InboundMessage, Settlement } from '../../rules/model/message.js'
 
 /** Hop count of a message the engine published, carried on the packet object aedes hands back to `published`. */
 const HOPS = Symbol('signalbox.hops')
@@ -24,8 +24,27 @@ const DROPPED_TOPIC = '$signalbox/internal/dropped'
 
 /** Marks signalbox's own $SYS/signalbox reports: delivered to subscribers, not handed to the engine. */
 const INTERNAL = Symbol('signalbox.internal')
+/** A journaled publish's settlement and arrival time, or the settlement a derived message carries. */
+const SETTLEMENT = Symbol('signalbox.settlement')
+const RECEIVED_AT = Symbol('signalbox.receivedAt')
 
-type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean, [INTERNAL]?: boolean }
+type HopPacket = AedesPublishPacket & { [HOPS]?: number, [IN_FLIGHT]?: boolean, [INTERNAL]?: boolean, [SETTLEMENT]?: Settlement, [RECEIVED_AT]?: number }
+
+/** A client's QoS ≥ 1 publish, as the journal is asked to keep it before the ack. */
+export interface JournaledPublish {
+  topic: string
+  payload: Buffer
+  qos: 1 | 2
+  retain: boolean
+  clientId: string
+  receivedAt: number
+}
+
+/**
+ * Keeps a publish before it is acknowledged (the write-ahead log): resolves with what the message
+ * holds until its outputs are settled, or returns undefined for a publish it does not keep.
+ */
+export type Journal = (publish: JournaledPublish) => Promise<Settlement> | undefined
 
 /** Message counts of the broker itself. */
 export interface BrokerStats {
@@ -54,6 +73,8 @@ export interface BrokerOptions {
   onMessage: (msg: InboundMessage) => void
   /** Default: anyone may connect, publish and subscribe, within the default limits. */
   access?: AccessPolicy
+  /** Where a client's QoS ≥ 1 publishes are kept before their PUBACK (PUBREC); none: acked at once. */
+  journal?: Journal
   logger: Logger
 }
 
@@ -114,8 +135,11 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
         packet.topic = DROPPED_TOPIC
         packet.payload = Buffer.alloc(0)
         packet.retain = false
+        callback(null)
+        return
       }
-      callback(null)
+      if (packet.qos === 0 || options.journal === undefined) { callback(null); return }
+      journalThenAck(client, marked as HopPacket, payload, callback)
     },
     authorizeSubscribe (client, subscription, callback) {
       if (client === null) { callback(null, subscription); return }
@@ -137,7 +161,9 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
             qos: packet.qos,
             retain: packet.retain,
             clientId: client?.id ?? null,
-            hops: packet[HOPS] ?? 0
+            hops: packet[HOPS] ?? 0,
+            settlement: packet[SETTLEMENT],
+            receivedAt: packet[RECEIVED_AT]
           })
         }
       } finally {
@@ -149,6 +175,30 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       done(null)
     }
   })
+  /**
+   * Keeps the publish in the journal, then lets aedes ack it: authorizePublish is the last step
+   * before aedes writes the PUBACK (QoS 1) or stores and publishes before the PUBREC (QoS 2).
+   */
+  function journalThenAck (client: Client, packet: HopPacket, payload: Buffer, callback: (error: Error | null) => void): void {
+    const keep = (): void => {
+      const receivedAt = Date.now()
+      const kept = options.journal!({ topic: packet.topic, payload, qos: packet.qos as 1 | 2, retain: packet.retain, clientId: client.id, receivedAt })
+      if (kept === undefined) { callback(null); return }
+      kept.then((settlement) => {
+        packet[SETTLEMENT] = settlement
+        packet[RECEIVED_AT] = receivedAt
+        callback(null)
+      }, (err: Error) => callback(err))
+    }
+    // A QoS 2 publish sent again (DUP) that aedes has stored already is answered with a PUBREC and
+    // never published: journaling it again would keep a record nothing settles.
+    if (packet.qos === 2 && packet.dup) {
+      const stored = (aedes as unknown as { persistence: { incomingGetPacket: (c: Client, p: HopPacket) => Promise<unknown> } }).persistence
+      stored.incomingGetPacket(client, packet).then(() => callback(null), keep)
+      return
+    }
+    keep()
+  }
   logConnectionErrors(aedes, access, options.logger)
   countDeliveryDrops(aedes, stats, droppedByClient, options.logger)
   let listeners
@@ -174,7 +224,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
       aedes.publish(packet as unknown as AedesPublishPacket, () => {})
     },
     publish (out, done) {
-      const packet = { cmd: 'publish', topic: out.topic, payload: out.payload, qos: out.qos, retain: out.retain, dup: false, [HOPS]: out.hops }
+      const packet = { cmd: 'publish', topic: out.topic, payload: out.payload, qos: out.qos, retain: out.retain, dup: false, [HOPS]: out.hops, [SETTLEMENT]: out.settlement }
       aedes.publish(packet as unknown as AedesPublishPacket, (error?: Error) => done(error ?? undefined))
     },
     close () {

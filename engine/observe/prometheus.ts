@@ -102,6 +102,17 @@ export function createMetrics (report: () => ServiceReport): Metrics {
     for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.health.state === 'up' ? 1 : 0)
   })
 
+  gauge('signalbox_wal_bytes', 'Bytes in the write-ahead log\'s segments.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.bytes) })
+  gauge('signalbox_wal_unsettled', 'Logged messages whose outputs are not all delivered or counted yet.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.unsettled) })
+  gauge('signalbox_wal_oldest_unsettled_seconds', 'Age of the oldest unsettled logged message (0 when none).', [], (set, r) => {
+    if (r.journal !== undefined) set({}, r.journal.oldestUnsettledAt === undefined ? 0 : Math.max(0, (Date.now() - r.journal.oldestUnsettledAt) / 1000))
+  })
+  counter('signalbox_wal_appended_total', 'Messages written to the write-ahead log before their ack.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.appended) })
+  counter('signalbox_wal_replayed_total', 'Unsettled messages handled again at start.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.replayed) })
+  gauge('signalbox_wal_acks_held', 'Publishes whose ack is held because the write-ahead log is full (wal.max_bytes).', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.waitingForRoom) })
+  counter('signalbox_wal_acks_held_total', 'Publishes whose ack was held for want of room in the write-ahead log.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.heldForRoom) })
+  counter('signalbox_wal_torn_records_total', 'Records found cut short or corrupt when the log was opened (skipped).', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.tornRecords) })
+
   gauge('signalbox_broker_clients', 'Clients connected to the embedded broker.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.clients) })
   counter('signalbox_broker_messages_in_total', 'Publishes the embedded broker took from clients.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesIn) })
   counter('signalbox_broker_messages_out_total', 'Messages the embedded broker delivered to subscribers.', [], (set, r) => { if (r.broker !== undefined) set({}, r.broker.messagesOut) })

@@ -18,6 +18,7 @@ export function readiness (report: ServiceReport, state: { stopping: boolean, gr
   const problems: string[] = []
   if (state.stopping) problems.push('stopping')
   if (Object.keys(report.rules).length === 0) problems.push('rules: none loaded')
+  if (report.journal !== undefined && report.journal.waitingForRoom > 0) problems.push(`write-ahead log full (${report.journal.bytes} bytes, ${report.journal.unsettled} unsettled): ${report.journal.waitingForRoom} publishes wait for their ack`)
   for (const [name, s] of Object.entries(report.sinks)) {
     const { state: sinkState, since, depth, capacity, lastError } = s.health
     if (sinkState === 'up') continue

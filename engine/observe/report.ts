@@ -8,6 +8,7 @@ import type { BrokerStats } from '../broker/broker.js'
 import type { EngineCounters, RuleCounters } from '../runtime/counters.js'
 import type { ReloadStats } from '../service/reload.js'
 import type { SinkReport } from '../service/sink-pool.js'
+import type { JournalStats } from '../durability/journal.js'
 
 export interface SourceReport {
   kind: string
@@ -26,4 +27,6 @@ export interface ServiceReport {
   sinks: Record<string, SinkReport>
   sources: Record<string, SourceReport>
   reloads: ReloadStats
+  /** The write-ahead log, when durability is on. */
+  journal?: JournalStats
 }

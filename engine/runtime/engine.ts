@@ -114,6 +114,11 @@ export class Engine {
     return this.active.ruleSet
   }
 
+  /** Whether a rule of the current set matches the topic (the journal keeps only what a rule will handle). */
+  handles (topic: string): boolean {
+    return this.active.router.match(topic).length > 0
+  }
+
   /** Counters of one rule (kept across rule-set swaps), if it has run in any set. */
   ruleCountersFor (name: string): RuleCounters | undefined {
     return this.ruleCounters.get(name)
@@ -125,8 +130,22 @@ export class Engine {
     return { engine: { ...this.counters }, rules }
   }
 
-  /** Handles one message. Never throws: every failure is counted and, per rule, dead-lettered. */
+  /**
+   * Handles one message. Never throws: every failure is counted and, per rule, dead-lettered. A
+   * logged message's settlement is held while it is handled, and by each output it produces.
+   */
   handle (msg: InboundMessage): void {
+    const settlement = msg.settlement
+    if (settlement === undefined) { this.route(msg); return }
+    settlement.hold()
+    try {
+      this.route(msg)
+    } finally {
+      settlement.release()
+    }
+  }
+
+  private route (msg: InboundMessage): void {
     const active = this.active
     this.counters.received++
     const matches = active.router.match(msg.topic)
@@ -145,7 +164,7 @@ export class Engine {
       const { rule, counters, sinks, captures, picks } = matches[i]
       if (via !== undefined && !via.includes(rule.pattern.filter)) continue
       counters.matched++
-      if (!clocked && (rule.readsClock || observe !== undefined)) { meta.receivedAt = this.now(); clocked = true }
+      if (!clocked && (rule.readsClock || observe !== undefined)) { meta.receivedAt = msg.receivedAt ?? this.now(); clocked = true }
       let params = NO_PARAMS
       if (captures) {
         levels ??= msg.topic.split('/')
@@ -225,7 +244,8 @@ export class Engine {
     }
     counters.published++
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address, outcome: 'sent' })
-    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt })
+    msg.settlement?.hold()
+    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement: msg.settlement })
   }
 
   private republish (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledMqttOutput, payload: Buffer): void {
@@ -246,8 +266,11 @@ export class Engine {
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address: topic, outcome: 'published' })
     const out: OutMessage = { topic, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops, rule: rule.name }
     if (msg.properties !== undefined) out.properties = rule.set === undefined || msg.properties.contentType === undefined ? msg.properties : { ...msg.properties, contentType: JSON_CONTENT_TYPE }
+    const settlement = msg.settlement
+    if (settlement !== undefined) { settlement.hold(); out.settlement = settlement }
     const publish = msg.publish ?? this.options.publish
     publish(out, (error) => {
+      settlement?.release()
       if (error === undefined) { counters.published++; return }
       counters.dropped++
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `broker refused the publish to '${topic}': ${error.message}`)
@@ -272,8 +295,11 @@ export class Engine {
       ...describePayload(msg.payload)
     }
     const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops, rule: rule.name }
+    const settlement = msg.settlement
+    if (settlement !== undefined) { settlement.hold(); out.settlement = settlement }
     const publish = msg.publish ?? this.options.publish
     publish(out, (error) => {
+      settlement?.release()
       if (error === undefined) { this.counters.deadLettered++; return }
       this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')
     })

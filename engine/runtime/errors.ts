@@ -27,6 +27,7 @@ export type StartupCode =
   | 'SOURCE_START'
   | 'HTTP_START'
   | 'USERS_FILE'
+  | 'DATA_DIR'
 
 export class StartupError extends Error {
   constructor (message: string, readonly code: StartupCode, options?: { cause?: unknown }) {

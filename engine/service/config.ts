@@ -83,7 +83,7 @@ export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    ...schemaProperties([SETTINGS, LIMIT_SETTINGS], { listen: 'The embedded broker\'s TCP listener.', limits: 'Limits on what clients may send.' }),
+    ...schemaProperties([SETTINGS, LIMIT_SETTINGS], { listen: 'The embedded broker\'s TCP listener.', limits: 'Limits on what clients may send.', wal: 'The write-ahead log (with `durability` process or power).' }),
     listeners: { type: 'array', minItems: 1, items: listenerSchema, description: 'The broker\'s listeners (instead of `listen`): TCP, TLS, WebSocket, several at once.' },
     acl: aclSchema,
     sources: {

@@ -25,6 +25,7 @@ import { isLoopback, type ListenerSettings } from '../broker/listeners.js'
 import { UserStore } from '../broker/users.js'
 import type { Logger } from '../observe/logger.js'
 import { Reloader } from './reload.js'
+import { MessageJournal, queuesCrowded } from '../durability/journal.js'
 import { SinkPool } from './sink-pool.js'
 import { isRulesFile, watchPaths, type Watcher } from './watch.js'
 
@@ -77,6 +78,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
   }
 
   let broker: EmbeddedBroker | undefined
+  let journal: MessageJournal | undefined
   let users: UserStore | undefined
   const sources: Source[] = []
   let http: HttpEndpoint | undefined
@@ -85,13 +87,17 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     await Promise.all(sources.map(async (s) => await s.close()))
     await broker?.close()
     await pool.closeAll(0)
+    await journal?.close()
   }
   try {
     if (settings.embedded) {
       users = loadUsers(settings.usersFile)
       const access: AccessPolicy = { users, allowAnonymous: settings.allowAnonymous ?? users === undefined, acl: settings.acl, limits: settings.limits }
-      broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage, access, logger })
+      if (settings.durability !== 'none') journal = await openJournal(settings, logger)
+      broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage, access, logger, journal: journal?.journalFor((topic) => engine.handles(topic)) })
       holder.broker = broker
+      // What the log kept unsettled goes through the rules again before any new publish is acknowledged.
+      await journal?.replay(onMessage, () => queuesCrowded([...pool.sinks.values()].map((s) => s.health())))
     }
     for (const sourceSettings of settings.sources) {
       const source = createSource(sourceSettings, { logger, onMessage })
@@ -126,6 +132,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
       sources: Object.fromEntries(sources.map((s) => [s.name, { kind: s.kind, counters: s.counters(), health: s.health() }])),
       reloads: { ...reloader.stats }
     }
+    if (journal !== undefined) r.journal = journal.snapshot()
     if (broker !== undefined) {
       r.broker = { clients: broker.aedes.connectedClients, ...broker.stats }
       r.access = { ...broker.access.counters }
@@ -186,11 +193,23 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
         await Promise.all(sources.map(async (s) => await s.close()))
         await broker?.close()
         await reloader.settle()
+        // What the sinks cannot deliver before the drain times out stays in the log for the next start.
+        if (journal !== undefined) journal.stopping = true
         await pool.closeAll(settings.drainTimeoutMs)
+        await journal?.close()
         await http?.close()
       })()
       return stopping
     }
+  }
+}
+
+async function openJournal (settings: RunSettings, logger: Logger): Promise<MessageJournal> {
+  try {
+    return await MessageJournal.open({ dataDir: settings.dataDir, sync: settings.durability === 'power' ? 'power' : 'process', maxBytes: settings.walMaxBytes }, logger)
+  } catch (err) {
+    if (!causedByTheSystem(err)) throw err
+    throw new UsageError(`cannot open the write-ahead log in ${settings.dataDir}: ${(err as Error).message} (set --data-dir, or --durability none)`, { cause: err, code: 'DATA_DIR' })
   }
 }
 

@@ -21,6 +21,25 @@ export interface InboundMessage {
   publish?: Publish
   /** MQTT 5 properties it came with (from an MQTT 5 source), carried onto its derived messages. */
   properties?: MessageProperties
+  /** Held by each output until it is delivered or counted: set for a message the write-ahead log keeps. */
+  settlement?: Settlement
+  /** When it arrived, if known already (a logged message, or one handled again after a restart). */
+  receivedAt?: number
+}
+
+/**
+ * What a logged message is waiting for: every output it produced (and every message derived from
+ * it) holds it, and releases it once delivered, refused for good or dropped and counted. When the
+ * last hold goes, the write-ahead log forgets the message.
+ */
+export interface Settlement {
+  hold: () => void
+  release: () => void
+  /**
+   * A sink gave up on it while closing: when the process is stopping it stays in the log, to be
+   * handled again at the next start; otherwise (a sink a reload removed) it is released.
+   */
+  abandon: () => void
 }
 
 /** A derived message, ready to publish on the embedded broker. */
@@ -35,6 +54,8 @@ export interface OutMessage {
   rule: string
   /** MQTT 5 properties carried from the message it was derived from (an MQTT 5 source only). */
   properties?: MessageProperties
+  /** The logged message it came from, which waits until this one has been handled. */
+  settlement?: Settlement
 }
 
 /**

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { Latch } from './latch.js'
-import { cliPath, requireBinary, spawnTracked, type Spawned } from './process.js'
+import { cliPath, requireBinary, spawnTracked, withDataDir, type Spawned } from './process.js'
 
 const MOSQUITTO_HINT = 'apt-get install -y mosquitto-clients'
 
@@ -14,7 +14,7 @@ export async function startRun (args: string[]): Promise<{ proc: Spawned, port: 
 
 /** Starts `signalbox run ARGS` and waits until it logged `listeners` listening lines; returns them in order. */
 export async function startRunWith (args: string[], listeners: number): Promise<{ proc: Spawned, ports: Array<{ type: string, host: string, port: number }> }> {
-  const proc = spawnTracked(process.execPath, [cliPath(), 'run', ...args])
+  const proc = spawnTracked(process.execPath, [cliPath(), ...withDataDir(['run', ...args])])
   const deadline = Date.now() + 10000
   while (Date.now() < deadline) {
     const found = [...proc.stderr().matchAll(/listening on ([^ "]+):(\d+) \((\w+)\)/g)].map((m) => ({ host: m[1], port: Number(m[2]), type: m[3] }))

@@ -1,6 +1,7 @@
 /** Child processes for tests: the built CLI and the Mosquitto command-line clients, killed by PID at teardown. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Latch } from './latch.js'
 import { projectRoot } from './paths.js'
@@ -18,6 +19,17 @@ export interface Spawned {
 export function requireBinary (name: string, install: string): void {
   const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
   if (!found) throw new Error(`${name} not found on PATH. Install: ${install}`)
+}
+
+/**
+ * `signalbox run` arguments with a data directory of the test's own (removed at teardown) unless
+ * they give one: a test never writes ./signalbox-data into the repository.
+ */
+export function withDataDir (args: string[]): string[] {
+  if (args[0] !== 'run' || args.includes('--data-dir')) return args
+  const dir = mkdtempSync(join(tmpdir(), 'signalbox-data-'))
+  onTeardown(() => rmSync(dir, { recursive: true, force: true }))
+  return ['run', '--data-dir', dir, ...args.slice(1)]
 }
 
 export function spawnTracked (command: string, args: string[], options: { cwd?: string } = {}): Spawned {
@@ -50,6 +62,6 @@ export function cliPath (): string {
 
 /** Runs the CLI to completion. */
 export function runCli (args: string[]): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync(process.execPath, [cliPath(), ...args], { cwd: projectRoot, encoding: 'utf8', timeout: 20000 })
+  const r = spawnSync(process.execPath, [cliPath(), ...withDataDir(args)], { cwd: projectRoot, encoding: 'utf8', timeout: 20000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }

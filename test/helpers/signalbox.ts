@@ -53,6 +53,10 @@ export async function startSignalbox (yaml: string, options: { maxHops?: number,
     sources: [],
     sysIntervalS: 0,
     readyGraceMs: 30_000,
+    // The write-ahead log only where a test asks for it (settings: { durability: 'process' }).
+    durability: 'none',
+    dataDir: join(dir, 'data'),
+    walMaxBytes: 256 * 1024 * 1024,
     ...options.settings
   }
   const service = await startService(settings, loaded.ruleSet, options.logger ?? pino({ level: 'silent' }), { watch: options.watch === true })

@@ -1,5 +1,5 @@
 /** `signalbox run --source … --share …` worker processes, and what each reports when it stops. */
-import { spawnTracked, cliPath, type Spawned } from './process.js'
+import { spawnTracked, cliPath, withDataDir, type Spawned } from './process.js'
 import { until } from './latch.js'
 
 export interface Worker {
@@ -23,7 +23,7 @@ export interface StopReport {
  * source that cannot connect, until its log matches `readyWhen`).
  */
 export async function startWorker (args: string[], readyWhen = /source subscriptions changed/): Promise<Worker> {
-  const proc = spawnTracked(process.execPath, [cliPath(), 'run', '--no-watch', ...args])
+  const proc = spawnTracked(process.execPath, [cliPath(), ...withDataDir(['run', '--no-watch', ...args])])
   await until(() => readyWhen.test(proc.stderr()) || proc.child.exitCode !== null, 15_000, `worker log matching ${String(readyWhen)}`)
   if (proc.child.exitCode !== null) throw new Error('worker exited: ' + proc.stderr())
   return {

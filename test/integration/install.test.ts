@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { mosquittoPub, mosquittoSub } from '../helpers/cli.js'
 import { projectRoot } from '../helpers/paths.js'
-import { spawnTracked } from '../helpers/process.js'
+import { spawnTracked, withDataDir } from '../helpers/process.js'
 
 function npm (args: string[], cwd: string): string {
   const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } })
@@ -43,7 +43,7 @@ describe('install', function () {
     assert.equal(version.stdout.trim(), '0.1.0', version.stderr)
     const check = spawnSync(bin, ['check', join(projectRoot, 'fixtures', 'rules', 'home.yaml')], { encoding: 'utf8' })
     assert.match(check.stdout, /^ok: 3 rules in 1 file$/m, check.stderr)
-    const run = spawnTracked(bin, ['run', '--port', '0', join(projectRoot, 'fixtures', 'rules', 'home.yaml')])
+    const run = spawnTracked(bin, withDataDir(['run', '--port', '0', join(projectRoot, 'fixtures', 'rules', 'home.yaml')]))
     let port: number | undefined
     for (let i = 0; i < 500 && port === undefined; i++) {
       port = Number(/listening on [^ "]+:(\d+) \(tcp\)/.exec(run.stderr())?.[1]) || undefined
@@ -59,7 +59,7 @@ describe('install', function () {
 
   it('an install whose scripts did not run (no patches) refuses to start the broker, and says why', () => {
     const bin = join(noScripts, 'bin', 'signalbox')
-    const run = spawnSync(bin, ['run', '--port', '0', join(projectRoot, 'fixtures', 'rules', 'home.yaml')], { encoding: 'utf8', timeout: 20_000 })
+    const run = spawnSync(bin, withDataDir(['run', '--port', '0', join(projectRoot, 'fixtures', 'rules', 'home.yaml')]), { encoding: 'utf8', timeout: 20_000 })
     assert.equal(run.status, 1, run.stderr)
     assert.match(run.stderr, /dependencies are not patched \(aedes\/lib\/write\.js, mqemitter\/mqemitter\.js, mqtt-packet\/parser\.js\)/)
     // Checking rules needs no broker: it still works.

@@ -199,7 +199,8 @@ rules:
     await watcher.subscribeAsync('loop/#', { qos: 1 })
     await watcher.publishAsync('loop/ping', 'ball', { qos: 1 })
     await seen.wait(6, 10_000)
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The loop is over once a worker has refused the sixth hop: nothing after that can be published.
+    await until(() => workers.some((w) => /message dropped after 5 hops/.test(w.proc.stderr())), 10_000, 'the sixth hop refused')
     const reports = await Promise.all(workers.map(async (w) => await w.stop()))
     assert.deepEqual(seen.items.map((s) => s.hops), [undefined, '1', '2', '3', '4', '5'], 'the original and 5 derived messages, each one hop further')
     assert.equal(reports.reduce((n, r) => n + r.engine.hopLimit, 0), 1, 'the sixth hop was refused once, by whichever worker had it')

@@ -214,11 +214,15 @@ rules:
     await external.client.publishAsync('in/remote', 'x', { qos: 1 })
     assert.deepEqual(await localGot.wait(1, 10_000), ['out/local'])
     assert.deepEqual(await external.got.wait(1, 10_000), ['out/remote'])
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    assert.deepEqual(localGot.items, ['out/local'], 'the remote message\'s output did not come to the embedded broker')
-    assert.deepEqual(external.got.items, ['out/remote'], 'the local message\'s output did not go to the remote broker')
+    // Probes on each side, sent after both outputs went out: a wrong copy of either would come before them.
+    await local.publishAsync('in/local-probe', 'x', { qos: 1 })
+    await external.client.publishAsync('in/remote-probe', 'x', { qos: 1 })
+    await localGot.wait(2, 10_000)
+    await external.got.wait(2, 10_000)
+    assert.deepEqual(localGot.items, ['out/local', 'out/local-probe'], 'the remote message\'s output did not come to the embedded broker')
+    assert.deepEqual(external.got.items, ['out/remote', 'out/remote-probe'], 'the local message\'s output did not go to the remote broker')
     const report = await worker.stop()
-    assert.equal(report.rules.echo.published, 2)
+    assert.equal(report.rules.echo.published, 4)
   })
 
   it('starts while its broker and NATS are unreachable, says they are down, and still stops cleanly on SIGTERM', async () => {

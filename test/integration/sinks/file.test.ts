@@ -109,6 +109,17 @@ describe('file sink', function () {
     assertAccounted(sink)
   })
 
+  it('keeps 5 rotated files when `keep` is not given (the schema\'s default reaches the sink)', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'rot.jsonl')
+    const sink = fileSink({ max_bytes: 1024 })
+    await sink.start()
+    for (let i = 1; i <= 500; i++) sink.send(delivery(path, i))
+    assert.equal(await sink.flush(20_000), true)
+    assert.deepEqual(readdirSync(dir).sort(), ['rot.jsonl', 'rot.jsonl.1', 'rot.jsonl.2', 'rot.jsonl.3', 'rot.jsonl.4', 'rot.jsonl.5'])
+    assertAccounted(sink)
+  })
+
   it('counts an unwritable path as rejected, and the engine keeps running', async () => {
     const sb = await startSignalbox(`version: 1
 rules:
