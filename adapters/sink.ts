@@ -24,6 +24,11 @@ export interface Delivery {
   time: number
   /** Released once this message is delivered, refused or dropped; abandoned when a closing sink gives up on it. */
   settlement?: Settlement
+  /**
+   * For an output of a logged message: an id that is the same when the message is handled again
+   * after a restart, so the destination (or its consumer) can drop the duplicate.
+   */
+  id?: string
 }
 
 /** Why a message was dropped. */

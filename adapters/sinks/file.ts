@@ -80,6 +80,8 @@ class FileSink extends QueuedSink {
   private encode (d: Delivery): Buffer {
     if (this.options.format === 'raw') return Buffer.concat([d.payload, NEWLINE])
     const record: Record<string, unknown> = { time: new Date(d.time).toISOString(), topic: d.topic, rule: d.rule }
+    // A logged message's output: the same id after a replay, so a reader can drop the duplicate.
+    if (d.id !== undefined) record.id = d.id
     try {
       record.payload = JSON.parse(d.payload.toString('utf8'))
     } catch {

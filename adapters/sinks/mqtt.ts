@@ -3,7 +3,7 @@
  * message counts as delivered when the broker acknowledges it (at-least-once: a batch cut by a
  * disconnect is sent again); QoS 0 counts once written to the socket (at-most-once past that).
  */
-import { connect, type IClientOptions, type MqttClient } from 'mqtt'
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
 import { typedSinkType, type Delivery, type SinkContext } from '../sink.js'
@@ -48,7 +48,8 @@ class MqttSink extends QueuedSink {
   protected async deliver (batch: Delivery[]): Promise<Rejection[]> {
     const client = this.client
     if (client === undefined || !client.connected) throw new DeliveryError('not connected')
-    const results = await Promise.allSettled(batch.map((d) => publish(client, d)))
+    const v5 = this.options.protocol_version === 5
+    const results = await Promise.allSettled(batch.map((d) => publish(client, d, v5)))
     const rejected: Rejection[] = []
     for (let i = 0; i < results.length; i++) {
       const r = results[i]
@@ -71,10 +72,13 @@ class MqttSink extends QueuedSink {
   }
 }
 
-function publish (client: MqttClient, d: Delivery): Promise<void> {
+/** With MQTT 5, a logged message's output carries its id as the user property `signalbox-id`. */
+function publish (client: MqttClient, d: Delivery, v5: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no acknowledgement in ${BATCH_TIMEOUT_MS} ms`)), BATCH_TIMEOUT_MS)
-    client.publish(d.address, d.payload, { qos: d.qos, retain: d.retain }, (err) => {
+    const options: IClientPublishOptions = { qos: d.qos, retain: d.retain }
+    if (v5 && d.id !== undefined) options.properties = { userProperties: { 'signalbox-id': d.id } }
+    client.publish(d.address, d.payload, options, (err) => {
       clearTimeout(timer)
       if (err === undefined || err === null) resolve()
       else reject(err)

@@ -87,7 +87,8 @@ class NatsSink extends QueuedSink {
   private async deliverJetStream (nc: NatsConnection, batch: Delivery[]): Promise<Rejection[]> {
     const js = nc.jetstream()
     const results = await Promise.allSettled(batch.map(async (d) => {
-      let msgID = this.msgIds.get(d)
+      // A logged message's output has an id that survives a restart: the stream's duplicate window drops a replay.
+      let msgID = d.id ?? this.msgIds.get(d)
       if (msgID === undefined) { msgID = `${this.idPrefix}-${++this.seq}`; this.msgIds.set(d, msgID) }
       return await js.publish(d.address, d.payload, { headers: this.headersFor(d), msgID, timeout: this.options.ack_timeout_ms })
     }))
@@ -110,6 +111,8 @@ class NatsSink extends QueuedSink {
     h.set('Signalbox-Topic', /[\r\n]/.test(d.topic) ? encodeURIComponent(d.topic) : d.topic)
     h.set('Signalbox-Rule', d.rule)
     h.set('Signalbox-Hops', String(d.hops))
+    // A logged message's output: the same id after a replay (JetStream also gets it as Nats-Msg-Id).
+    if (d.id !== undefined) h.set('Signalbox-Id', d.id)
     return h
   }
 

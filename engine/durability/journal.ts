@@ -4,6 +4,8 @@
  * that its outputs hold, settles the log when the last one lets go, and at start hands what was
  * never settled to the engine again, before any new publish is let in.
  */
+import { randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { InboundMessage, Settlement } from '../../rules/model/message.js'
@@ -32,14 +34,17 @@ const REPLAY_WAIT_MS = 5_000
 /** What a logged message waits for: one hold per output (and per message derived from it). */
 class LoggedSettlement implements Settlement {
   private holds = 0
-  constructor (private readonly id: number, private readonly journal: MessageJournal) {}
+  readonly id: string
+  constructor (private readonly walId: number, private readonly journal: MessageJournal) {
+    this.id = `${journal.instance}-${walId}`
+  }
 
   hold (): void {
     this.holds++
   }
 
   release (): void {
-    if (--this.holds === 0) this.journal.settle(this.id)
+    if (--this.holds === 0) this.journal.settle(this.walId)
   }
 
   abandon (): void {
@@ -55,13 +60,13 @@ export class MessageJournal {
   /** New publishes wait for this: the replay comes first. */
   private readonly admitted = new Promise<void>((resolve) => { this.admit = resolve })
 
-  private constructor (private readonly wal: WriteAheadLog, private unsettled: Unsettled[], private readonly logger: Logger) {}
+  private constructor (private readonly wal: WriteAheadLog, private unsettled: Unsettled[], private readonly logger: Logger, readonly instance: string) {}
 
   static async open (settings: JournalSettings, logger: Logger): Promise<MessageJournal> {
     const dir = join(settings.dataDir, 'wal')
     const { wal, unsettled } = await WriteAheadLog.open({ dir, sync: settings.sync, maxBytes: settings.maxBytes, logger })
     logger.info({ dir, sync: settings.sync, maxBytes: settings.maxBytes, unsettled: unsettled.length }, 'write-ahead log open')
-    return new MessageJournal(wal, unsettled, logger)
+    return new MessageJournal(wal, unsettled, logger, instanceId(dir))
   }
 
   /** The broker's journal: keeps a publish that `handles(topic)` says a rule will take. */
@@ -112,6 +117,23 @@ export class MessageJournal {
     this.admit()
     await this.wal.close()
   }
+}
+
+/**
+ * The log's own id, made once and kept beside its segments: message ids are `<instance>-<n>`, so
+ * a new data directory (whose n start again at 1) never repeats the ids of another.
+ */
+function instanceId (dir: string): string {
+  const file = join(dir, 'instance')
+  try {
+    const id = readFileSync(file, 'utf8').trim()
+    if (/^[0-9a-f]{12}$/.test(id)) return id
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const id = randomBytes(6).toString('hex')
+  writeFileSync(file, id + '\n')
+  return id
 }
 
 /** Whether any sink's queue is past REPLAY_QUEUE_FRACTION of its capacity. */

@@ -225,12 +225,12 @@ export class Engine {
     for (let i = 0; i < rule.outputs.length; i++) {
       const output = rule.outputs[i]
       if (output.kind === 'mqtt') this.republish(rule, counters, msg, data, output, payload)
-      else this.toSink(rule, counters, msg, data, output, payload, sinks[i])
+      else this.toSink(rule, counters, msg, data, output, payload, sinks[i], i)
     }
   }
 
   /** Hands an output to its sink, which queues it and counts its delivery or drop from here on. */
-  private toSink (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledSinkOutput, payload: Buffer, sink: Sink | undefined): void {
+  private toSink (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledSinkOutput, payload: Buffer, sink: Sink | undefined, index: number): void {
     const address = output.render(data)
     if (typeof address !== 'string') {
       counters.dropped++
@@ -244,8 +244,11 @@ export class Engine {
     }
     counters.published++
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address, outcome: 'sent' })
-    msg.settlement?.hold()
-    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement: msg.settlement })
+    const settlement = msg.settlement
+    settlement?.hold()
+    // The message's id, the hop and the output name this output the same way on every replay.
+    const id = settlement === undefined ? undefined : `${settlement.id}/${msg.hops}/${rule.name}/${index}`
+    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement, id })
   }
 
   private republish (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledMqttOutput, payload: Buffer): void {

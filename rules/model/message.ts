@@ -33,6 +33,8 @@ export interface InboundMessage {
  * last hold goes, the write-ahead log forgets the message.
  */
 export interface Settlement {
+  /** The logged message's id: the same when it is handled again after a restart. */
+  readonly id: string
   hold: () => void
   release: () => void
   /**
