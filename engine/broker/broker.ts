@@ -41,10 +41,11 @@ export interface JournaledPublish {
 }
 
 /**
- * Keeps a publish before it is acknowledged (the write-ahead log): resolves with what the message
- * holds until its outputs are settled, or returns undefined for a publish it does not keep.
+ * Keeps a publish before it is acknowledged (the write-ahead log): returns false for a publish it
+ * does not keep; otherwise calls `done` once it is kept, with what the message holds until its
+ * outputs are settled (or with the error that kept it from being kept).
  */
-export type Journal = (publish: JournaledPublish) => Promise<Settlement> | undefined
+export type Journal = (publish: JournaledPublish, done: (err: Error | undefined, settlement: Settlement | undefined) => void) => boolean
 
 /** Message counts of the broker itself. */
 export interface BrokerStats {
@@ -182,13 +183,13 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   function journalThenAck (client: Client, packet: HopPacket, payload: Buffer, callback: (error: Error | null) => void): void {
     const keep = (): void => {
       const receivedAt = Date.now()
-      const kept = options.journal!({ topic: packet.topic, payload, qos: packet.qos as 1 | 2, retain: packet.retain, clientId: client.id, receivedAt })
-      if (kept === undefined) { callback(null); return }
-      kept.then((settlement) => {
+      const kept = options.journal!({ topic: packet.topic, payload, qos: packet.qos as 1 | 2, retain: packet.retain, clientId: client.id, receivedAt }, (err, settlement) => {
+        if (err !== undefined) { callback(err); return }
         packet[SETTLEMENT] = settlement
         packet[RECEIVED_AT] = receivedAt
         callback(null)
-      }, (err: Error) => callback(err))
+      })
+      if (!kept) callback(null)
     }
     // A QoS 2 publish sent again (DUP) that aedes has stored already is answered with a PUBREC and
     // never published: journaling it again would keep a record nothing settles.

@@ -55,6 +55,7 @@ class LoggedSettlement implements Settlement {
 export class MessageJournal {
   /** Set when the process stops: what a sink gives up on then stays in the log, for the next start. */
   stopping = false
+  private replaying = true
   private replayed = 0
   private admit!: () => void
   /** New publishes wait for this: the replay comes first. */
@@ -71,11 +72,13 @@ export class MessageJournal {
 
   /** The broker's journal: keeps a publish that `handles(topic)` says a rule will take. */
   journalFor (handles: (topic: string) => boolean): Journal {
-    return (publish: JournaledPublish) => {
-      if (!handles(publish.topic)) return undefined
-      return this.admitted
-        .then(async () => await this.wal.append(publish))
-        .then((id) => new LoggedSettlement(id, this))
+    return (publish: JournaledPublish, done) => {
+      if (!handles(publish.topic)) return false
+      const append = (): void => { this.wal.appendThen(publish, (err, id) => done(err, err === undefined ? new LoggedSettlement(id, this) : undefined)) }
+      // Until the replay is done, new publishes wait (their acks with them).
+      if (this.replaying) this.admitted.then(append, () => {})
+      else append()
+      return true
     }
   }
 
@@ -96,6 +99,7 @@ export class MessageJournal {
       for (let waited = 0; crowded() && waited < REPLAY_WAIT_MS; waited += 20) await sleep(20)
     }
     if (messages.length > 0) this.logger.info({ replayed: messages.length, ms: Date.now() - started }, `write-ahead log: ${messages.length} unsettled messages handled again`)
+    this.replaying = false
     this.admit()
     return messages.length
   }
@@ -114,6 +118,7 @@ export class MessageJournal {
   }
 
   async close (): Promise<void> {
+    this.replaying = false
     this.admit()
     await this.wal.close()
   }

@@ -60,12 +60,16 @@ interface Segment {
 interface Pending {
   record: Buffer
   id: number
-  resolve: (id: number) => void
-  reject: (err: Error) => void
+  done: Appended
 }
+
+/** Told when an append is written (err undefined) or refused. */
+export type Appended = (err: Error | undefined, id: number) => void
 
 const SEGMENT_NAME = /^segment-(\d{12})\.wal$/
 const MIN_SEGMENT_BYTES = 64 * 1024
+/** Longest a settlement waits to be written when no append comes to carry it. */
+const SETTLE_WRITE_MS = 100
 const MAX_SEGMENT_BYTES = 16 * 1024 * 1024
 
 function segmentName (seq: number): string {
@@ -80,11 +84,16 @@ export class WriteAheadLog {
   private readonly unsettledIds = new Map<number, { segment: Segment | undefined, at: number }>()
   private pending: Pending[] = []
   private pendingBytes = 0
+  /** Bytes in the segments on disk (kept, not summed per append). */
+  private diskBytes = 0
   /** Appends beyond the size bound, in order, admitted as settling frees room. */
   private waiting: Pending[] = []
   private settledIds: number[] = []
   private flushing: Promise<void> | undefined
   private scheduled = false
+  /** A full log whose current segment is all settled asks for a new one, so the current one can go. */
+  private rotateRequested = false
+  private settleTimer: NodeJS.Timeout | undefined
   private closed = false
   private failure: Error | undefined
   private readonly segmentBytes: number
@@ -133,6 +142,7 @@ export class WriteAheadLog {
       return { id, message }
     })
     wal.segments.push(...segments)
+    wal.diskBytes = segments.reduce((n, s) => n + s.bytes, 0)
     await wal.startSegment((segments.at(-1)?.seq ?? 0) + 1)
     await wal.collect()
     return { wal, unsettled }
@@ -143,25 +153,25 @@ export class WriteAheadLog {
    * the log is full, it waits for room: the caller holds the publisher's ack meanwhile.
    */
   append (message: LoggedMessage): Promise<number> {
-    if (this.closed) return Promise.reject(new Error('the write-ahead log is closed'))
-    if (this.failure !== undefined) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => { this.appendThen(message, (err, id) => { if (err === undefined) resolve(id); else reject(err) }) })
+  }
+
+  /** `append` with a callback: the broker's path, one call per publish and no promise. */
+  appendThen (message: LoggedMessage, done: Appended): void {
+    const refused = this.closed ? new Error('the write-ahead log is closed') : this.failure
+    if (refused !== undefined) { queueMicrotask(() => done(refused, 0)); return }
     const id = this.nextId++
-    const record = encodeMessage(id, message)
-    return new Promise((resolve, reject) => {
-      // Not written, so nothing to settle: forget it.
-      const refuse = (err: Error): void => { this.unsettledIds.delete(id); reject(err) }
-      const p: Pending = { record, id, resolve, reject: refuse }
-      // Its segment is known once it is written (writeBatch); until then it is counted in none.
-      this.unsettledIds.set(id, { segment: undefined, at: message.receivedAt })
-      if (this.waiting.length > 0 || !this.hasRoomFor(record.length)) {
-        this.waiting.push(p)
-        this.stats.heldForRoom++
-        if (this.waiting.length === 1) this.options.logger.warn({ maxBytes: this.options.maxBytes, unsettled: this.unsettledIds.size }, 'write-ahead log full: holding publishers\' acks until outputs are delivered')
-        this.rotateIfSettled()
-        return
-      }
-      this.enqueue(p)
-    })
+    const p: Pending = { record: encodeMessage(id, message), id, done }
+    // Its segment is known once it is written (writeBatch); until then it is counted in none.
+    this.unsettledIds.set(id, { segment: undefined, at: message.receivedAt })
+    if (this.waiting.length > 0 || !this.hasRoomFor(p.record.length)) {
+      this.waiting.push(p)
+      this.stats.heldForRoom++
+      if (this.waiting.length === 1) this.options.logger.warn({ maxBytes: this.options.maxBytes, unsettled: this.unsettledIds.size }, 'write-ahead log full: holding publishers\' acks until outputs are delivered')
+      this.rotateIfSettled()
+      return
+    }
+    this.enqueue(p)
   }
 
   /** Settles a message: every output it produced is delivered or counted. */
@@ -172,7 +182,10 @@ export class WriteAheadLog {
     this.stats.settled++
     this.settledIds.push(id)
     if (entry.segment !== undefined) entry.segment.unsettled--
-    this.schedule()
+    // Settlements ride along with the next appends, or go within SETTLE_WRITE_MS: losing the last
+    // few to a crash only means those messages are handled again. A full log writes (and frees) at once.
+    if (this.waiting.length > 0) this.schedule()
+    else this.settleTimer ??= setTimeout(() => { this.settleTimer = undefined; this.schedule() }, SETTLE_WRITE_MS).unref()
   }
 
   /** Whether the log holds acks for want of room. */
@@ -183,7 +196,7 @@ export class WriteAheadLog {
   snapshot (): WalStats {
     const oldest = this.unsettledIds.values().next()
     return {
-      bytes: this.segments.reduce((n, s) => n + s.bytes, 0),
+      bytes: this.diskBytes,
       segments: this.segments.length,
       unsettled: this.unsettledIds.size,
       oldestUnsettledAt: oldest.done === true ? undefined : oldest.value.at,
@@ -199,14 +212,22 @@ export class WriteAheadLog {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const p of this.waiting) p.reject(new Error('the write-ahead log is closed'))
+    clearTimeout(this.settleTimer)
+    this.settleTimer = undefined
+    for (const p of this.waiting) this.refuse(p, new Error('the write-ahead log is closed'))
     this.waiting = []
     await this.flush()
     await this.handle.close()
   }
 
+  /** Not written, so nothing to settle: it is forgotten. */
+  private refuse (p: Pending, err: Error): void {
+    this.unsettledIds.delete(p.id)
+    p.done(err, p.id)
+  }
+
   private hasRoomFor (bytes: number): boolean {
-    const used = this.segments.reduce((n, s) => n + s.bytes, 0) + this.pendingBytes
+    const used = this.diskBytes + this.pendingBytes
     // An empty log takes any record, so one larger than the bound cannot wait for ever.
     return used + bytes <= this.options.maxBytes || (used === 0)
   }
@@ -229,15 +250,16 @@ export class WriteAheadLog {
 
   private async flush (): Promise<void> {
     while (this.flushing !== undefined) await this.flushing
-    if (this.pending.length === 0 && this.settledIds.length === 0) return
-    this.flushing = this.writeBatch()
+    if (this.pending.length === 0 && this.settledIds.length === 0 && !this.rotateRequested) return
+    // Writes and rotations take turns: a segment is never closed under a write.
+    this.flushing = this.rotateRequested ? this.rotate() : this.writeBatch()
     try {
       await this.flushing
     } finally {
       this.flushing = undefined
     }
     // What arrived during the write goes in the next one.
-    if (this.pending.length > 0 || this.settledIds.length > 0) this.schedule()
+    if (this.pending.length > 0 || this.settledIds.length > 0 || this.rotateRequested) this.schedule()
   }
 
   private async writeBatch (): Promise<void> {
@@ -255,16 +277,17 @@ export class WriteAheadLog {
       await this.handle.write(bytes)
       if (this.options.sync === 'power') await this.handle.datasync()
     } catch (err) {
-      for (const p of batch) p.reject(err as Error)
+      for (const p of batch) this.refuse(p, err as Error)
       throw err
     }
     segment.bytes += bytes.length
+    this.diskBytes += bytes.length
     for (const p of batch) {
       const entry = this.unsettledIds.get(p.id)
       // Settled already is impossible (it is settled only after this resolves); count it in its segment.
       if (entry !== undefined) { entry.segment = segment; segment.unsettled++ }
       this.stats.appended++
-      p.resolve(p.id)
+      p.done(undefined, p.id)
     }
     await this.collect()
   }
@@ -283,6 +306,7 @@ export class WriteAheadLog {
   private async collect (): Promise<void> {
     while (this.segments.length > 1 && this.segments[0] !== this.current && this.segments[0].unsettled === 0) {
       const gone = this.segments.shift()!
+      this.diskBytes -= gone.bytes
       await unlink(gone.path).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
     }
     while (this.waiting.length > 0 && this.hasRoomFor(this.waiting[0].record.length)) this.enqueue(this.waiting.shift()!)
@@ -292,15 +316,22 @@ export class WriteAheadLog {
 
   /** Full, with the current segment all settled: start another, so the current one can go. */
   private rotateIfSettled (): void {
-    if (this.current.unsettled > 0 || this.current.bytes === 0 || this.pending.length > 0 || this.flushing !== undefined) return
-    this.startSegment(this.current.seq + 1).then(async () => await this.collect(), (err: Error) => this.fail(err))
+    if (this.current.unsettled > 0 || this.current.bytes === 0) return
+    this.rotateRequested = true
+    this.schedule()
+  }
+
+  private async rotate (): Promise<void> {
+    this.rotateRequested = false
+    if (this.current.bytes > 0) await this.startSegment(this.current.seq + 1)
+    await this.collect()
   }
 
   private fail (err: Error): void {
     if (this.failure !== undefined) return
     this.failure = err
     this.options.logger.error({ err: err.message, dir: this.options.dir }, 'write-ahead log cannot write: publishes that need it are refused')
-    for (const p of [...this.pending, ...this.waiting]) p.reject(err)
+    for (const p of [...this.pending, ...this.waiting]) this.refuse(p, err)
     this.pending = []
     this.waiting = []
   }
