@@ -132,11 +132,13 @@ async function endToEnd (dir: string): Promise<void> {
   writeFileSync(join(dir, 'topics.json'), JSON.stringify(matchingTopics()))
   const rates = new Map<string, number[]>()
   const cpu = new Map<string, number[]>()
+  const perWrite = new Map<string, number[]>()
   for (let run = 0; run < RUNS; run++) {
     for (const mode of [...MODES.slice(run % 3), ...MODES.slice(0, run % 3)]) {
       const port = await freePort()
+      const http = await freePort()
       const dataDir = join(dir, `data-${mode}-${run}`)
-      const server = spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--sys-interval', '0', '--durability', mode, '--data-dir', dataDir, '--port', String(port), rules], { stdio: 'ignore' })
+      const server = spawn(process.execPath, [join(projectRoot, 'bin', 'signalbox.js'), 'run', '--no-watch', '--log-level', 'warn', '--sys-interval', '0', '--durability', mode, '--data-dir', dataDir, '--port', String(port), '--http', `127.0.0.1:${http}`, rules], { stdio: 'ignore' })
       try {
         await waitForPort(port)
         await flood(port, dir)
@@ -144,6 +146,12 @@ async function endToEnd (dir: string): Promise<void> {
         const seconds = await flood(port, dir)
         push(cpu, mode, ((cpuTicks(server.pid!) - before) * 10_000) / FLOOD)
         push(rates, mode, FLOOD / seconds)
+        if (mode !== 'none') {
+          // How many publishes each write of the log carried (both floods).
+          const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text()
+          const value = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN)
+          push(perWrite, mode, value('signalbox_wal_appended_total') / value('signalbox_wal_writes_total'))
+        }
       } finally {
         server.kill('SIGKILL')
         await new Promise((resolve) => server.once('exit', resolve))
@@ -154,12 +162,13 @@ async function endToEnd (dir: string): Promise<void> {
   const none = median(rates.get('none')!)
   console.log(`End to end: QoS 1 floods of ${fmt(FLOOD)} messages (${IN_FLIGHT} in flight, after a warm-up flood) through 1,000 rules, each with a republish and a file sink:`)
   console.log()
-  console.log('| durability | acknowledged msg/s (÷ none) | server CPU µs/msg (÷ none) |')
-  console.log('| --- | ---: | ---: |')
+  console.log('| durability | acknowledged msg/s (÷ none) | server CPU µs/msg (÷ none) | publishes per write of the log |')
+  console.log('| --- | ---: | ---: | ---: |')
   for (const mode of MODES) {
     const r = median(rates.get(mode)!)
     const c = median(cpu.get(mode)!)
-    console.log(`| ${mode} | ${fmt(r)} (${(r / none).toFixed(2)}×) | ${c.toFixed(1)} (${(c / median(cpu.get('none')!)).toFixed(2)}×) |`)
+    const w = perWrite.get(mode)
+    console.log(`| ${mode} | ${fmt(r)} (${(r / none).toFixed(2)}×) | ${c.toFixed(1)} (${(c / median(cpu.get('none')!)).toFixed(2)}×) | ${w === undefined ? '' : median(w).toFixed(1)} |`)
   }
   console.log()
 }

@@ -108,6 +108,7 @@ export function createMetrics (report: () => ServiceReport): Metrics {
     if (r.journal !== undefined) set({}, r.journal.oldestUnsettledAt === undefined ? 0 : Math.max(0, (Date.now() - r.journal.oldestUnsettledAt) / 1000))
   })
   counter('signalbox_wal_appended_total', 'Messages written to the write-ahead log before their ack.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.appended) })
+  counter('signalbox_wal_writes_total', 'Batches written to the write-ahead log (one write each, and with durability power one fdatasync).', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.writes) })
   counter('signalbox_wal_replayed_total', 'Unsettled messages handled again at start.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.replayed) })
   gauge('signalbox_wal_acks_held', 'Publishes whose ack is held because the write-ahead log is full (wal.max_bytes).', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.waitingForRoom) })
   counter('signalbox_wal_acks_held_total', 'Publishes whose ack was held for want of room in the write-ahead log.', [], (set, r) => { if (r.journal !== undefined) set({}, r.journal.heldForRoom) })
