@@ -76,6 +76,8 @@ export interface BrokerOptions {
   access?: AccessPolicy
   /** Where a client's QoS ≥ 1 publishes are kept before their PUBACK (PUBREC); none: acked at once. */
   journal?: Journal
+  /** aedes' persistence (retained messages, sessions, QoS 2 state); default: aedes' in-memory one. */
+  persistence?: object
   logger: Logger
 }
 
@@ -114,6 +116,7 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   const stats: BrokerStats = { messagesIn: 0, messagesOut: 0, deliveriesDropped: 0 }
   const droppedByClient = new Map<string, number>()
   const aedes = await Aedes.createBroker({
+    ...(options.persistence === undefined ? {} : { persistence: options.persistence as never }),
     maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
     drainTimeout: policy.limits.clientDrainTimeoutMs,
     connectTimeout: policy.limits.connectTimeoutMs,

@@ -26,6 +26,7 @@ import { UserStore } from '../broker/users.js'
 import type { Logger } from '../observe/logger.js'
 import { Reloader } from './reload.js'
 import { MessageJournal, queuesCrowded } from '../durability/journal.js'
+import { DurablePersistence } from '../durability/broker-state.js'
 import { SinkPool } from './sink-pool.js'
 import { isRulesFile, watchPaths, type Watcher } from './watch.js'
 
@@ -94,7 +95,9 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
       users = loadUsers(settings.usersFile)
       const access: AccessPolicy = { users, allowAnonymous: settings.allowAnonymous ?? users === undefined, acl: settings.acl, limits: settings.limits }
       if (settings.durability !== 'none') journal = await openJournal(settings, logger)
-      broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage, access, logger, journal: journal?.journalFor((topic) => engine.handles(topic)) })
+      // Retained messages, sessions and QoS 2 state on disk too (in memory with durability none).
+      const persistence = settings.durability === 'none' ? undefined : new DurablePersistence({ dataDir: settings.dataDir, sync: settings.durability, logger })
+      broker = await startBroker({ listeners: safeListeners(settings, users, logger), onMessage, access, logger, journal: journal?.journalFor((topic) => engine.handles(topic)), persistence })
       holder.broker = broker
       // What the log kept unsettled goes through the rules again before any new publish is acknowledged.
       await journal?.replay(onMessage, () => queuesCrowded([...pool.sinks.values()].map((s) => s.health())))
