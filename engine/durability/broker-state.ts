@@ -293,6 +293,8 @@ export class DurablePersistence extends MemoryPersistence {
 
   override async storeRetained (packet: Packet): Promise<void> {
     await super.storeRetained(packet)
+    // $SYS reports are made again every interval: kept in memory, not written.
+    if (packet.topic?.startsWith('$SYS/') === true) return
     await this.log({ op: 'retain', packet: store(packet) })
   }
 

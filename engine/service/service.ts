@@ -128,9 +128,10 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     }
   })
   let stopping: Promise<void> | undefined
-  const report = (): ServiceReport => {
+  /** With `withRules: false`, the rules' counters are left out (the $SYS reports read them live, 100,000 copies are not free). */
+  const report = (withRules = true): ServiceReport => {
     const r: ServiceReport = {
-      ...engine.snapshot(),
+      ...(withRules ? engine.snapshot() : { engine: { ...engine.counters }, rules: {} }),
       sinks: pool.report(),
       sources: Object.fromEntries(sources.map((s) => [s.name, { kind: s.kind, counters: s.counters(), health: s.health() }])),
       reloads: { ...reloader.stats }
@@ -154,7 +155,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     logger.info({ url: `http://${hostForUrl(http.host)}:${http.port}`, endpoints: ['/metrics', '/healthz', '/readyz'] }, 'monitoring endpoint listening')
   }
   const sysReports = broker !== undefined && settings.sysIntervalS > 0
-    ? startSysReports(report, (topic, payload) => broker?.publishReport(topic, payload), settings.sysIntervalS)
+    ? startSysReports({ report: () => report(false), ruleNames: ruleNamesOf(engine), counters: (rule) => engine.ruleCountersFor(rule) }, (topic, payload) => broker?.publishReport(topic, payload), settings.sysIntervalS)
     : undefined
 
   let watcher: Watcher | undefined
@@ -213,6 +214,16 @@ async function openJournal (settings: RunSettings, logger: Logger): Promise<Mess
   } catch (err) {
     if (!causedByTheSystem(err)) throw err
     throw new UsageError(`cannot open the write-ahead log in ${settings.dataDir}: ${(err as Error).message} (set --data-dir, or --durability none)`, { cause: err, code: 'DATA_DIR' })
+  }
+}
+
+/** The current set's rule names, as one array per rule set (a new one only after a swap). */
+function ruleNamesOf (engine: Engine): () => readonly string[] {
+  let of: RuleSet | undefined
+  let names: string[] = []
+  return () => {
+    if (engine.ruleSet !== of) { of = engine.ruleSet; names = of.rules.map((r) => r.name) }
+    return names
   }
 }
 
