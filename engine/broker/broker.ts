@@ -108,8 +108,9 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   }
   const policy: AccessPolicy = options.access ?? { users: undefined, allowAnonymous: true, acl: undefined, limits: DEFAULT_LIMITS }
   const access = new AccessControl(policy, options.logger)
-  // aedes acks a QoS 1 publish before it runs the publish pipeline, so a close must wait for the
-  // publishes it has let in: the client was told they were received.
+  // A close must wait for the publishes it has let in: once past authorizePublish they are on their
+  // way to the engine. (patches/aedes: a QoS 1 PUBACK now follows the publish pipeline, so a retained
+  // message or a copy queued for an offline session is stored before the publisher has its ack.)
   let closing = false
   let inFlight = 0
   let settled: (() => void) | undefined

@@ -6,10 +6,11 @@
  * length and CRC-32). At start the log is read into a compact model of the state, the state is
  * handed to the memory persistence, and the log is rewritten from the model; it is rewritten again
  * when it has grown to several times that size. A change is written, in place, at the end of the
- * task that made it, before the operation resolves: aedes sends a PUBREC only after
- * incomingStorePacket resolved, so that state is on disk first.
+ * task that made it, before the operation resolves (with `power`, after an fdatasync on the
+ * thread pool): aedes sends a PUBREC only after incomingStorePacket resolved, so that state is on
+ * disk first.
  */
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
@@ -195,6 +196,8 @@ export class DurablePersistence extends MemoryPersistence {
   private scheduled = false
   private bytes = 0
   private rewrittenAt = 0
+  /** fdatasync calls on their way (durability power). */
+  private syncing = 0
   /** Set while the saved state is handed to the memory persistence: those changes are not logged again. */
   private restoring = false
 
@@ -280,9 +283,20 @@ export class DurablePersistence extends MemoryPersistence {
     if (this.fd !== undefined) {
       try {
         writeAll(this.fd, bytes)
-        if (this.settings.sync === 'power') fdatasyncSync(this.fd)
         this.bytes += bytes.length
-        if (this.bytes > Math.max(REWRITE_MIN_BYTES, this.rewrittenAt * REWRITE_GROWTH)) this.rewrite()
+        // A rewrite closes the file: never while a sync of it is on its way (the next flush does it).
+        if (this.syncing === 0 && this.bytes > Math.max(REWRITE_MIN_BYTES, this.rewrittenAt * REWRITE_GROWTH)) {
+          this.rewrite()
+        } else if (this.settings.sync === 'power') {
+          // The sync runs on the thread pool, not the broker's thread; the changes resolve after it.
+          this.syncing++
+          fdatasync(this.fd, (err) => {
+            this.syncing--
+            if (err !== null) this.settings.logger.error({ err: err.message, file: this.file }, 'broker state: cannot sync the log')
+            for (const w of waiters) w()
+          })
+          return
+        }
       } catch (err) {
         // The memory state goes on; what is not on disk is lost only if the process dies too.
         this.settings.logger.error({ err: (err as Error).message, file: this.file }, 'broker state: cannot write the log')
