@@ -109,15 +109,16 @@ export async function startBroker (options: BrokerOptions): Promise<EmbeddedBrok
   const policy: AccessPolicy = options.access ?? { users: undefined, allowAnonymous: true, acl: undefined, limits: DEFAULT_LIMITS }
   const access = new AccessControl(policy, options.logger)
   // A close must wait for the publishes it has let in: once past authorizePublish they are on their
-  // way to the engine. (patches/aedes: a QoS 1 PUBACK now follows the publish pipeline, so a retained
-  // message or a copy queued for an offline session is stored before the publisher has its ack.)
+  // way to the engine. (With a durable persistence, patches/aedes sends a QoS 1 PUBACK after the
+  // publish pipeline, so a retained message or a copy queued for an offline session is stored first.)
   let closing = false
   let inFlight = 0
   let settled: (() => void) | undefined
   const stats: BrokerStats = { messagesIn: 0, messagesOut: 0, deliveriesDropped: 0 }
   const droppedByClient = new Map<string, number>()
   const aedes = await Aedes.createBroker({
-    ...(options.persistence === undefined ? {} : { persistence: options.persistence as never }),
+    // A durable persistence: a QoS 1 PUBACK follows the publish pipeline (patches/aedes), so what it stores is on disk first.
+    ...(options.persistence === undefined ? {} : { persistence: options.persistence as never, ackAfterPublish: true }),
     maxTopicLevels: BROKER_MAX_TOPIC_LEVELS,
     drainTimeout: policy.limits.clientDrainTimeoutMs,
     connectTimeout: policy.limits.connectTimeoutMs,

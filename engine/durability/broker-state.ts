@@ -334,6 +334,8 @@ export class DurablePersistence extends MemoryPersistence {
 
   override async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: Packet): Promise<void> {
     await super.outgoingEnqueueCombi(subs, packet)
+    // aedes calls this for every QoS ≥ 1 publish, most often with no session to queue for.
+    if (subs.length === 0) return
     await this.log({ op: 'enqueue', clients: subs.map((s) => s.clientId), packet: store(packet) })
   }
 
