@@ -1,5 +1,5 @@
 /** Helpers for benchmarks that run servers and clients as processes of their own. */
-import { spawnSync } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import mqtt from 'mqtt'
@@ -34,4 +34,22 @@ export async function waitForPort (port: number): Promise<void> {
 export function mosquittoBinary (): string | undefined {
   if (spawnSync('sh', ['-c', 'command -v mosquitto']).status === 0) return 'mosquitto'
   return spawnSync('test', ['-x', '/usr/sbin/mosquitto']).status === 0 ? '/usr/sbin/mosquitto' : undefined
+}
+
+/** The first line a child process prints on stdout (a role saying it is ready). */
+export async function firstLine (proc: ChildProcess): Promise<string> {
+  return await new Promise((resolve) => {
+    let out = ''
+    const onData = (d: Buffer): void => { out += d.toString(); if (out.includes('\n')) { proc.stdout!.off('data', onData); resolve(out.split('\n')[0]) } }
+    proc.stdout!.on('data', onData)
+  })
+}
+
+/** The last line a child process printed on stdout, once it has exited (a role's figures). */
+export async function lastLine (proc: ChildProcess): Promise<string> {
+  return await new Promise((resolve) => {
+    let out = ''
+    proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    proc.on('exit', () => resolve(out.trim().split('\n').pop()!))
+  })
 }

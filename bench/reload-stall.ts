@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
-import { freePort, waitForPort } from './processes.js'
+import { firstLine, freePort, lastLine, waitForPort } from './processes.js'
 import { projectRoot, scriptArgs } from './root.js'
 import { rulesYaml } from './rules-file.js'
 import { fmt, machine, quick } from './stats.js'
@@ -97,22 +97,6 @@ function refusedFile (): string {
 
 function node (args: string[]): ChildProcess {
   return spawn(process.execPath, [...scriptArgs(self), ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-}
-
-async function firstLine (proc: ChildProcess): Promise<string> {
-  return await new Promise((resolve) => {
-    let out = ''
-    const onData = (d: Buffer): void => { out += d.toString(); if (out.includes('\n')) { proc.stdout!.off('data', onData); resolve(out.split('\n')[0]) } }
-    proc.stdout!.on('data', onData)
-  })
-}
-
-async function lastLine (proc: ChildProcess): Promise<string> {
-  return await new Promise((resolve) => {
-    let out = ''
-    proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-    proc.on('exit', () => resolve(out.trim().split('\n').pop()!))
-  })
 }
 
 async function runRole (name: string, port: number): Promise<void> {

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuTicks, freePort, waitForPort } from './processes.js'
+import { cpuTicks, firstLine, freePort, lastLine, waitForPort } from './processes.js'
 import { projectRoot } from './root.js'
 import { rulesYaml } from './rules-file.js'
 import { fmt, machine, quick } from './stats.js'
@@ -71,20 +71,4 @@ for (const r of rows) console.log(r)
 
 function role (args: string[]): ChildProcess {
   return spawn(process.execPath, [roles, '--role', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-}
-
-async function firstLine (proc: ChildProcess): Promise<string> {
-  return await new Promise((resolve) => {
-    let out = ''
-    const onData = (d: Buffer): void => { out += d.toString(); if (out.includes('\n')) { proc.stdout!.off('data', onData); resolve(out.split('\n')[0]) } }
-    proc.stdout!.on('data', onData)
-  })
-}
-
-async function lastLine (proc: ChildProcess): Promise<string> {
-  return await new Promise((resolve) => {
-    let out = ''
-    proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-    proc.on('exit', () => resolve(out.trim().split('\n').pop()!))
-  })
 }
