@@ -35,7 +35,7 @@ const REPLAY_WAIT_MS = 5_000
 class LoggedSettlement implements Settlement {
   private holds = 0
   readonly id: string
-  constructor (private readonly walId: number, private readonly journal: MessageJournal) {
+  constructor (private readonly walId: number, private readonly journal: MessageJournal, readonly replayed: boolean) {
     this.id = `${journal.instance}-${walId}`
   }
 
@@ -74,7 +74,7 @@ export class MessageJournal {
   journalFor (handles: (topic: string) => boolean): Journal {
     return (publish: JournaledPublish, done) => {
       if (!handles(publish.topic)) return false
-      const append = (): void => { this.wal.appendThen(publish, (err, id) => done(err, err === undefined ? new LoggedSettlement(id, this) : undefined)) }
+      const append = (): void => { this.wal.appendThen(publish, (err, id) => done(err, err === undefined ? new LoggedSettlement(id, this, false) : undefined)) }
       // Until the replay is done, new publishes wait (their acks with them).
       if (this.replaying) this.admitted.then(append, () => {})
       else append()
@@ -92,7 +92,7 @@ export class MessageJournal {
     const started = Date.now()
     for (let i = 0; i < messages.length; i++) {
       const { id, message } = messages[i]
-      handle({ topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, clientId: message.clientId, hops: 0, receivedAt: message.receivedAt, settlement: new LoggedSettlement(id, this) })
+      handle({ topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, clientId: message.clientId, hops: 0, receivedAt: message.receivedAt, settlement: new LoggedSettlement(id, this, true) })
       this.replayed++
       if (i % REPLAY_SLICE !== REPLAY_SLICE - 1) continue
       await nextTurn()

@@ -76,6 +76,7 @@ export function createMetrics (report: () => ServiceReport): Metrics {
   counter('signalbox_messages_received_total', 'Messages the engine received.', [], (set, r) => { set({}, r.engine.received) })
   counter('signalbox_messages_unmatched_total', 'Received messages no rule matched.', [], (set, r) => { set({}, r.engine.unmatched) })
   counter('signalbox_dead_letters_total', 'Dead letters published.', [], (set, r) => { set({}, r.engine.deadLettered) })
+  counter('signalbox_replayed_outputs_total', 'Outputs of messages the write-ahead log handed back after a restart (also in signalbox_rule_published_total).', [], (set, r) => { set({}, r.engine.replayedOutputs) })
   counter('signalbox_hop_limit_total', 'Outputs dropped at max_hops (rules that loop).', [], (set, r) => { set({}, r.engine.hopLimit) })
 
   const sinkCounter = (noun: 'queued' | 'delivered' | 'retried' | 'failures', help: string): void => {

@@ -26,6 +26,11 @@ export interface EngineCounters {
   deadLettered: number
   /** Outputs dropped because the message had passed max_hops rules already. */
   hopLimit: number
+  /**
+   * Outputs (published or handed to a sink) of messages the write-ahead log handed back after a
+   * restart: also in their rules' `published`, so emitted = delivered + dropped still adds up.
+   */
+  replayedOutputs: number
 }
 
 export function createRuleCounters (): RuleCounters {
@@ -33,5 +38,5 @@ export function createRuleCounters (): RuleCounters {
 }
 
 export function createEngineCounters (): EngineCounters {
-  return { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0 }
+  return { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0, replayedOutputs: 0 }
 }

@@ -246,6 +246,7 @@ export class Engine {
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address, outcome: 'sent' })
     const settlement = msg.settlement
     settlement?.hold()
+    if (settlement?.replayed === true) this.counters.replayedOutputs++
     // The message's id, the hop and the output name this output the same way on every replay.
     const id = settlement === undefined ? undefined : `${settlement.id}/${msg.hops}/${rule.name}/${index}`
     sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement, id })
@@ -274,7 +275,11 @@ export class Engine {
     const publish = msg.publish ?? this.options.publish
     publish(out, (error) => {
       settlement?.release()
-      if (error === undefined) { counters.published++; return }
+      if (error === undefined) {
+        counters.published++
+        if (settlement?.replayed === true) this.counters.replayedOutputs++
+        return
+      }
       counters.dropped++
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `broker refused the publish to '${topic}': ${error.message}`)
     })

@@ -35,6 +35,8 @@ export interface InboundMessage {
 export interface Settlement {
   /** The logged message's id: the same when it is handled again after a restart. */
   readonly id: string
+  /** Whether the message is handled again after a restart: its outputs are counted as replayed too. */
+  readonly replayed: boolean
   hold: () => void
   release: () => void
   /**

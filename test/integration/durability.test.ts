@@ -9,6 +9,7 @@ import mqtt from 'mqtt'
 import { connect as natsConnect, StorageType } from 'nats'
 import { startRun } from '../helpers/cli.js'
 import { Latch, until } from '../helpers/latch.js'
+import { monitoringUrl, scrape } from '../helpers/metrics.js'
 import { freePort, startMosquitto, startNatsServer } from '../helpers/servers.js'
 import { tempDir } from '../helpers/signalbox.js'
 import { onTeardown } from '../helpers/teardown.js'
@@ -86,10 +87,18 @@ describe('durability', function () {
     await remote.start()
     const ids = new Map<number, unknown>()
     const got = await collect(remote.url, ids)
-    const second = await startRun(['--data-dir', dataDir, '--no-watch', rules])
+    const second = await startRun(['--data-dir', dataDir, '--no-watch', '--http', '127.0.0.1:0', rules])
     await until(() => new Set(got.items).size >= acked.length, 30_000, 'every acknowledged message at the remote broker')
     assert.deepEqual([...new Set(got.items)].sort((a, b) => a - b), acked)
     assert.match(second.proc.stderr(), /500 unsettled messages handled again/)
+    // The replayed outputs are counted as such, and the invariant holds: handed to the sink = delivered.
+    const url = await monitoringUrl(second.proc.stderr)
+    await until(async () => (await scrape(url)).get('signalbox_sink_delivered_total{sink="remote",type="mqtt"}') === acked.length, 10_000, 'the deliveries counted')
+    const m = await scrape(url)
+    assert.equal(m.get('signalbox_wal_replayed_total'), acked.length)
+    assert.equal(m.get('signalbox_replayed_outputs_total'), acked.length)
+    assert.equal(m.get('signalbox_rule_published_total{rule="forward"}'), acked.length)
+    assert.deepEqual([...m].filter(([sample, n]) => sample.startsWith('signalbox_sink_dropped_total{sink="remote"') && n > 0), [])
     // Over MQTT 5 each output carries its id: the log's instance, the message, the hop, the rule and the output.
     assert.deepEqual([...ids.values()].filter((id) => !/^[0-9a-f]{12}-\d+\/0\/forward\/0$/.test(String(id))), [])
     assert.equal(new Set(ids.values()).size, acked.length)

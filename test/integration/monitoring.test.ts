@@ -7,6 +7,7 @@ import { startNatsServer } from '../helpers/servers.js'
 import { startSignalbox } from '../helpers/signalbox.js'
 import { startRun } from '../helpers/cli.js'
 import { runCli } from '../helpers/process.js'
+import { monitoringUrl, parseMetrics } from '../helpers/metrics.js'
 
 const RULES = `
 version: 1
@@ -22,17 +23,6 @@ rules:
     to:
       - mqtt: log/doors
 `
-
-/** Prometheus text format → sample name with labels → value. */
-function parseMetrics (text: string): Map<string, number> {
-  const samples = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return samples
-}
 
 async function get (port: number, path: string): Promise<{ status: number, body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`)
@@ -135,8 +125,7 @@ rules:
 
   it('signalbox run --http 127.0.0.1:0 logs the endpoint it serves; a bad --http is a usage error', async () => {
     const { proc } = await startRun(['--http', '127.0.0.1:0', 'fixtures/rules/home.yaml'])
-    await until(() => /monitoring endpoint listening/.test(proc.stderr()), 10_000, 'monitoring log line')
-    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(proc.stderr())![1]
+    const url = await monitoringUrl(proc.stderr)
     const res = await fetch(`${url}/readyz`)
     assert.equal(res.status, 200)
     proc.child.kill('SIGTERM')

@@ -13,7 +13,7 @@ describe('grafana dashboard', () => {
 
   it('uses only metric names the registry serves', async () => {
     const report: ServiceReport = {
-      engine: { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0 },
+      engine: { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0, replayedOutputs: 0 },
       rules: {},
       sinks: {},
       sources: {},

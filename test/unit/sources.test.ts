@@ -57,7 +57,7 @@ describe('sources', () => {
 
 describe('readiness', () => {
   const base: ServiceReport = {
-    engine: { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0 },
+    engine: { received: 0, unmatched: 0, deadLettered: 0, hopLimit: 0, replayedOutputs: 0 },
     rules: { r: { matched: 0, passed: 0, filtered: 0, errors: 0, published: 0, dropped: 0 } },
     sinks: {},
     sources: {},
