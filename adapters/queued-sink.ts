@@ -10,6 +10,8 @@ import type { Delivery, DropReason, Sink, SinkContext, SinkCounters, SinkHealth,
 const MAX_BATCH = 256
 const BACKOFF_FIRST_MS = 100
 const BACKOFF_MAX_MS = 5_000
+/** The longest wait a destination's Retry-After can ask for. */
+const RETRY_AFTER_MAX_MS = 60_000
 
 /** Messages of a batch the destination refused for good: dropped as 'rejected', never retried. */
 export interface Rejection {
@@ -22,10 +24,33 @@ export interface Rejection {
  * (`rejected` among them are refused), the rest will be retried.
  */
 export class DeliveryError extends Error {
-  constructor (message: string, readonly completed = 0, readonly rejected: Rejection[] = [], options?: { cause?: unknown }) {
+  /** The destination asked for this long a wait before the retry (HTTP Retry-After). */
+  readonly retryAfterMs: number | undefined
+  constructor (message: string, readonly completed = 0, readonly rejected: Rejection[] = [], options?: { cause?: unknown, retryAfterMs?: number }) {
     super(message, options)
+    this.retryAfterMs = options?.retryAfterMs
     this.name = 'DeliveryError'
   }
+}
+
+/** The runs of consecutive messages of a batch that go to one address (one file, table or URL): [start, end) each. */
+export function addressRuns (batch: readonly Delivery[]): Array<readonly [number, number]> {
+  const runs: Array<readonly [number, number]> = []
+  let i = 0
+  while (i < batch.length) {
+    let j = i + 1
+    while (j < batch.length && batch[j].address === batch[i].address) j++
+    runs.push([i, j])
+    i = j
+  }
+  return runs
+}
+
+/** How a transport wants its batches: at most `maxBatch` messages, and how long to wait for one to fill. */
+export interface Batching {
+  maxBatch: number
+  /** With fewer than maxBatch waiting, the pump waits this long for more before delivering (0: never). */
+  lingerMs: number
 }
 
 export abstract class QueuedSink implements Sink {
@@ -52,12 +77,19 @@ export abstract class QueuedSink implements Sink {
   }
 
   private readonly observeDelivery: SinkContext['observeDelivery']
+  private readonly deadLetter: SinkContext['deadLetter']
 
-  constructor (definition: SinkDefinition, context: SinkContext) {
+  private readonly batching: Batching
+  /** The pump waits for a batch to fill; a full one wakes it. */
+  private lingering = false
+
+  constructor (definition: SinkDefinition, context: SinkContext, batching: Batching = { maxBatch: MAX_BATCH, lingerMs: 0 }) {
+    this.batching = batching
     this.name = definition.name
     this.capacity = typeof definition.options.queue_size === 'number' ? definition.options.queue_size : DEFAULT_QUEUE_SIZE
     this.logger = context.logger.child({ sink: definition.name })
     this.observeDelivery = context.observeDelivery
+    this.deadLetter = context.deadLetter
   }
 
   /** Opens the connection (or nothing, for a file); must not wait for a server that is down. */
@@ -78,6 +110,7 @@ export abstract class QueuedSink implements Sink {
     if (this.depth() >= this.capacity) { this.drop('queue_full', 1, `queue full (${this.capacity} messages)`); delivery.settlement?.release(); return }
     this.count.queued++
     this.items.push(delivery)
+    if (this.lingering && this.depth() >= this.batching.maxBatch) this.wake?.()
     this.kick()
   }
 
@@ -153,8 +186,15 @@ export abstract class QueuedSink implements Sink {
     try {
       while (this.depth() > 0 && this.state !== 'closed') {
         if (this.state !== 'up') { await this.pause(BACKOFF_MAX_MS); continue }
+        // Fewer rows than a batch holds: wait a little for more (not while closing: the drain goes at once).
+        if (this.batching.lingerMs > 0 && this.depth() < this.batching.maxBatch && this.accepting) {
+          this.lingering = true
+          await this.pause(this.batching.lingerMs)
+          this.lingering = false
+          if (this.depth() === 0) continue
+        }
         const generation = this.generation
-        const batch = this.items.slice(this.head, this.head + MAX_BATCH)
+        const batch = this.items.slice(this.head, this.head + this.batching.maxBatch)
         let completed = batch.length
         let rejected: Rejection[] = []
         let failure: Error | undefined
@@ -174,7 +214,8 @@ export abstract class QueuedSink implements Sink {
           if (this.state === 'up') {
             this.logger.warn({ err: failure.message, depth: this.depth() }, 'delivery failed; retrying with backoff')
           }
-          await this.pause(this.backoffMs)
+          const asked = failure instanceof DeliveryError ? failure.retryAfterMs : undefined
+          await this.pause(asked !== undefined ? Math.min(Math.max(asked, this.backoffMs), RETRY_AFTER_MAX_MS) : this.backoffMs)
           this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS)
         } else {
           this.backoffMs = BACKOFF_FIRST_MS
@@ -198,7 +239,10 @@ export abstract class QueuedSink implements Sink {
     const refused = rejected.filter((r) => r.index < completed)
     this.count.delivered += completed - refused.length
     for (let i = 0; i < completed; i++) batch[i].settlement?.release()
-    for (const r of refused) this.drop('rejected', 1, r.reason, batch[r.index])
+    for (const r of refused) {
+      this.drop('rejected', 1, r.reason, batch[r.index])
+      this.deadLetter?.(this.name, batch[r.index], r.reason)
+    }
     if (this.observeDelivery !== undefined) {
       const now = Date.now()
       const skip = new Set(refused.map((r) => r.index))

@@ -4,11 +4,15 @@
  */
 import type { SinkSpec } from '../rules/model/sink-spec.js'
 import { fileSinkSpec } from './specs/file.js'
+import { httpSinkSpec } from './specs/http.js'
 import { mqttSinkSpec } from './specs/mqtt.js'
 import { natsSinkSpec } from './specs/nats.js'
+import { postgresSinkSpec } from './specs/postgres.js'
 
 export const SINK_SPECS: readonly SinkSpec[] = [
   natsSinkSpec,
   fileSinkSpec,
-  mqttSinkSpec
+  mqttSinkSpec,
+  postgresSinkSpec,
+  httpSinkSpec
 ]

@@ -24,6 +24,12 @@ export interface Delivery {
   time: number
   /** Released once this message is delivered, refused or dropped; abandoned when a closing sink gives up on it. */
   settlement?: Settlement
+  /** The named captures of the rule's filter (`room` of `sensors/+room/temperature`). */
+  params?: Readonly<Record<string, string>>
+  /** The output as written in the rule (options a sink reads per output, such as `columns`). */
+  output?: Readonly<Record<string, unknown>>
+  /** The values of the output's expressions (the spec's `expressions`, such as `time`). */
+  values?: Record<string, unknown>
   /**
    * For an output of a logged message: an id that is the same when the message is handled again
    * after a restart, so the destination (or its consumer) can drop the duplicate.
@@ -54,6 +60,8 @@ export interface SinkCounters {
   failures: number
   /** Messages given up on, by reason. */
   dropped: Record<DropReason, number>
+  /** Fields left out of a delivered message because the destination has no place for them (a table's missing column). */
+  fieldsDropped?: number
 }
 
 export type SinkState = 'idle' | 'connecting' | 'up' | 'down' | 'closed'
@@ -90,6 +98,8 @@ export interface SinkContext {
   logger: Logger
   /** Told the delivery time of each message a sink delivers (from the message's arrival), for metrics. */
   observeDelivery?: (sink: string, seconds: number) => void
+  /** Told of each output the destination refused for good, to publish it as a dead letter. */
+  deadLetter?: (sink: string, delivery: Delivery, reason: string) => void
 }
 
 /**

@@ -6,7 +6,7 @@
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { describePayload } from '../../rules/model/message.js'
-import { DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
+import { addressRuns, DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
 import { typedSinkType, type Delivery, type SinkContext } from '../sink.js'
 import { fileSinkSpec, type FileSinkOptions } from '../specs/file.js'
@@ -40,13 +40,10 @@ class FileSink extends QueuedSink {
 
   protected async deliver (batch: Delivery[]): Promise<Rejection[]> {
     const rejected: Rejection[] = []
-    let i = 0
-    while (i < batch.length) {
-      // A run of consecutive messages for one path goes out in one write.
-      const path = batch[i].address
-      let j = i + 1
-      while (j < batch.length && batch[j].address === path) j++
-      const lines = batch.slice(i, j).map((d) => this.encode(d))
+    // A run of consecutive messages for one path goes out in one write.
+    for (const [start, end] of addressRuns(batch)) {
+      const path = batch[start].address
+      const lines = batch.slice(start, end).map((d) => this.encode(d))
       try {
         await this.append(path, lines)
       } catch (err) {
@@ -54,10 +51,9 @@ class FileSink extends QueuedSink {
         const message = `cannot write ${path}: ${(err as Error).message}`
         // Reopen on the next attempt: the file may have been replaced, or the disk freed.
         await this.forget(path)
-        if (!PERMANENT.has(code)) throw new DeliveryError(message, i, rejected, { cause: err })
-        for (let k = i; k < j; k++) rejected.push({ index: k, reason: message })
+        if (!PERMANENT.has(code)) throw new DeliveryError(message, start, rejected, { cause: err })
+        for (let k = start; k < end; k++) rejected.push({ index: k, reason: message })
       }
-      i = j
     }
     return rejected
   }

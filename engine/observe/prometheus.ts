@@ -93,6 +93,9 @@ export function createMetrics (report: () => ServiceReport): Metrics {
       for (const [reason, n] of Object.entries(s.counters.dropped)) set({ sink, type: s.type, reason }, n)
     }
   })
+  counter('signalbox_sink_fields_dropped_total', 'Fields left out of delivered messages because the destination has no place for them (a PostgreSQL table without the column, schema: manual).', ['sink', 'type'], (set, r) => {
+    for (const [sink, s] of Object.entries(r.sinks)) if (s.counters.fieldsDropped !== undefined) set({ sink, type: s.type }, s.counters.fieldsDropped)
+  })
   gauge('signalbox_sink_queue_depth', 'Messages waiting in the sink\'s queue.', ['sink', 'type'], (set, r) => {
     for (const [sink, s] of Object.entries(r.sinks)) set({ sink, type: s.type }, s.health.depth)
   })

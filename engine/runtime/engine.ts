@@ -3,10 +3,10 @@
  * when they name them), where, set, render, publish.
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
-import type { Sink } from '../../adapters/sink.js'
+import type { Delivery, Sink } from '../../adapters/sink.js'
 import type { OutMessage, Publish } from '../../rules/model/message.js'
 import type { CompiledMqttOutput, CompiledOutput, CompiledRule, CompiledSinkOutput } from '../../rules/compile/compile.js'
-import { truthy, type MessageMeta, type RuleData } from '../../rules/logic/logic.js'
+import { truthy, type Evaluator, type MessageMeta, type RuleData } from '../../rules/logic/logic.js'
 import type { RuleSet } from '../../rules/compile/ruleset.js'
 import { Slice } from '../../rules/compile/slices.js'
 import type { FailureCode } from './errors.js'
@@ -242,6 +242,16 @@ export class Engine {
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `sink '${output.sink}' is not running`)
       return
     }
+    let values: Record<string, unknown> | undefined
+    if (output.expressions !== undefined) {
+      try {
+        values = evaluateAll(output.expressions, data)
+      } catch (err) {
+        counters.dropped++
+        this.fail(rule, counters, msg, 'EXPRESSION_ERROR', `output to sink '${output.sink}': expression failed: ${(err as Error).message}`)
+        return
+      }
+    }
     counters.published++
     if (this.options.observe !== undefined) this.options.observe({ kind: 'output', rule, output, address, outcome: 'sent' })
     const settlement = msg.settlement
@@ -249,7 +259,7 @@ export class Engine {
     if (settlement?.replayed === true) this.counters.replayedOutputs++
     // The message's id, the hop and the output name this output the same way on every replay.
     const id = settlement === undefined ? undefined : `${settlement.id}/${msg.hops}/${rule.name}/${index}`
-    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement, id })
+    sink.send({ rule: rule.name, topic: msg.topic, address, payload, qos: output.qos ?? msg.qos, retain: output.retain, hops: msg.hops + 1, time: data.meta.receivedAt, settlement, id, params: data.params, output: output.options, values })
   }
 
   private republish (rule: CompiledRule, counters: RuleCounters, msg: InboundMessage, data: RuleData, output: CompiledMqttOutput, payload: Buffer): void {
@@ -282,6 +292,30 @@ export class Engine {
       }
       counters.dropped++
       this.fail(rule, counters, msg, 'PUBLISH_FAILED', `broker refused the publish to '${topic}': ${error.message}`)
+    })
+  }
+
+  /**
+   * A sink's destination refused an output for good: a dead letter with the sink's reason (the
+   * rule's on_error: drop, a rule no longer loaded, or max_hops keep it from being published).
+   */
+  sinkRejected (sink: string, delivery: Delivery, reason: string): void {
+    const rule = this.active.ruleSet.rules.find((r) => r.name === delivery.rule)
+    if (rule === undefined || rule.onError === 'drop') return
+    if (delivery.hops > this.options.maxHops) { this.counters.hopLimit++; return }
+    const letter = {
+      rule: rule.name,
+      code: 'SINK_REJECTED' satisfies FailureCode,
+      reason: `sink '${sink}': ${reason}`,
+      source: `${rule.source.file}:${rule.source.line}`,
+      topic: delivery.topic,
+      clientId: null,
+      ...describePayload(delivery.payload)
+    }
+    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: delivery.qos, retain: false, hops: delivery.hops, rule: rule.name }
+    this.options.publish(out, (error) => {
+      if (error === undefined) { this.counters.deadLettered++; return }
+      this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')
     })
   }
 
@@ -357,6 +391,13 @@ export class Engine {
 /** A rule set ready to swap in: opaque outside the engine. */
 export interface PreparedRuleSet {
   readonly active: ActiveRuleSet
+}
+
+/** An output's expression options, evaluated on the rule's data. */
+function evaluateAll (expressions: ReadonlyArray<readonly [string, Evaluator]>, data: RuleData): Record<string, unknown> {
+  const values: Record<string, unknown> = {}
+  for (const [name, evaluate] of expressions) values[name] = evaluate(data)
+  return values
 }
 
 function captureParams (rule: CompiledRule, levels: string[]): Record<string, string> {

@@ -8,6 +8,8 @@ export type FailureCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'TOPIC_REFUSED'
   | 'PUBLISH_FAILED'
+  /** A sink's destination refused the output for good (a database's data error, an HTTP 400). */
+  | 'SINK_REJECTED'
 
 /**
  * Why `signalbox run` (or another command) could not start: a mistake of the user's or of the

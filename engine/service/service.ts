@@ -51,7 +51,9 @@ export interface Service {
 export async function startService (settings: RunSettings, ruleSet: RuleSet, logger: Logger, options: { watch: boolean, sourceCache?: SourceCache }): Promise<Service> {
   // Made before anything starts, so every message is timed; it reads the report only when scraped.
   const metrics: Metrics | undefined = settings.http === undefined ? undefined : createMetrics(() => report())
-  const pool = new SinkPool(logger, metrics?.observeDelivery)
+  // A sink's refusals become dead letters through the engine, which is made once the sinks have started.
+  const late: { engine?: Engine } = {}
+  const pool = new SinkPool(logger, metrics?.observeDelivery, (sink, delivery, reason) => late.engine?.sinkRejected(sink, delivery, reason))
   let plan
   try {
     plan = await pool.prepare(ruleSet.sinks)
@@ -71,6 +73,7 @@ export async function startService (settings: RunSettings, ruleSet: RuleSet, log
     maxJsonDepth: settings.limits.maxJsonDepth,
     maxPayloadBytes: settings.limits.maxPayloadBytes
   }, plan.sinks)
+  late.engine = engine
   const onMessage = (msg: InboundMessage): void => {
     if (metrics === undefined) { engine.handle(msg); return }
     const started = performance.now()

@@ -27,7 +27,7 @@ export interface SinkPlan {
 export class SinkPool {
   private running = new Map<string, { sink: Sink, fingerprint: string }>()
 
-  constructor (private readonly logger: Logger, private readonly observeDelivery?: SinkContext['observeDelivery']) {}
+  constructor (private readonly logger: Logger, private readonly observeDelivery?: SinkContext['observeDelivery'], private readonly deadLetter?: SinkContext['deadLetter']) {}
 
   get sinks (): Map<string, Sink> {
     return new Map([...this.running].map(([name, r]) => [name, r.sink]))
@@ -52,7 +52,7 @@ export class SinkPool {
         }
         const type = sinkType(definition.type)
         if (type === undefined) throw new Error(`unknown sink type '${definition.type}'`)
-        const sink = type.create(definition, { logger: this.logger, observeDelivery: this.observeDelivery })
+        const sink = type.create(definition, { logger: this.logger, observeDelivery: this.observeDelivery, deadLetter: this.deadLetter })
         fresh.push({ name: definition.name, sink })
         try {
           await sink.start()

@@ -22,6 +22,7 @@ export type ProblemCode =
   | 'DUPLICATE_SINK'
   | 'UNUSED_SINK'
   | 'SET_IS_EXPRESSION'
+  | 'UNSET_ENV'
 
 export type Severity = 'error' | 'warning'
 

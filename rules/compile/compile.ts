@@ -130,7 +130,7 @@ function compileRule (source: SourceFile, raw: RawRule, path: DataPath, sinks: S
 
   const outputs: CompiledOutput[] = []
   if (Array.isArray(raw.to)) {
-    const context = { source, pattern, usage, sinks, problems }
+    const context = { source, pattern, usage, sinks, problems, logic }
     raw.to.forEach((out: unknown, i: number) => {
       if (out === null || typeof out !== 'object' || Array.isArray(out)) return
       const compiled = compileOutput(context, out as Record<string, unknown>, [...path, 'to', i])

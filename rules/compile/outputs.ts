@@ -6,8 +6,7 @@
 import { isAbsolute } from 'node:path'
 import type { SinkDefinition, SinkSpec } from '../model/sink-spec.js'
 import { lazyPositionOf, problemAt, scalarOffset, type DataPath, type SourceFile, type SourcePosition } from '../source/load.js'
-import { addField, type LogicUsage, type RuleData } from '../logic/logic.js'
-import { editDistance } from '../logic/logic.js'
+import { addField, addUsage, compileLogic, editDistance, type Evaluator, type LogicOptions, type LogicUsage, type RuleData } from '../logic/logic.js'
 import type { Pattern } from '../model/pattern.js'
 import type { RuleProblem } from '../check/problems.js'
 import { baseDirOf, type SinkTable } from './sink-table.js'
@@ -37,6 +36,10 @@ export interface CompiledSinkOutput {
   qos: 0 | 1 | 2 | undefined
   retain: boolean
   source: SourcePosition
+  /** The output as written (for options a sink reads per output, such as a table's `columns`). */
+  options: Readonly<Record<string, unknown>>
+  /** The spec's `expressions` this output gives, evaluated per message. */
+  expressions?: ReadonlyArray<readonly [string, Evaluator]>
 }
 
 export type CompiledOutput = CompiledMqttOutput | CompiledSinkOutput
@@ -50,6 +53,7 @@ export interface OutputContext {
   usage: LogicUsage
   sinks: SinkTable
   problems: RuleProblem[]
+  logic?: LogicOptions
 }
 
 const EMBEDDED_KEYS = ['mqtt', 'qos', 'retain']
@@ -135,12 +139,16 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
   const outputKey = kind === 'sink' ? field : kind
   // A sink is handed the message's arrival time (its delivery latency is measured from there).
   ctx.usage.clock = true
+  const expressions = compileExpressions(ctx, raw, path, type)
+  if (expressions === false) return undefined
   const base = {
     kind: 'sink' as const,
     sink: sink.name,
     qos: asQos(raw.qos) ?? asQos(sink.options.qos),
     retain: typeof raw.retain === 'boolean' ? raw.retain : sink.options.retain === true,
-    source: lazyPositionOf(ctx.source, [...path, kind], { atKey: true })
+    source: lazyPositionOf(ctx.source, [...path, kind], { atKey: true }),
+    options: raw,
+    ...(expressions.length > 0 ? { expressions } : {})
   }
   let text: string
   let baseDir: string
@@ -167,6 +175,23 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
   if (template === undefined || ctx.pattern === undefined) return undefined
   if (type.address.syntax === 'path' && !isAbsolute(text)) template.parts.unshift(baseDir + '/')
   return { ...base, template: text, render: compileTemplate(template, multiCaptures(ctx.pattern), type.address.syntax) }
+}
+
+/** The output's expression options (the spec's `expressions`), compiled; false when one is at fault (reported). */
+function compileExpressions (ctx: OutputContext, raw: RawOutput, path: DataPath, type: SinkSpec): Array<readonly [string, Evaluator]> | false {
+  const compiled: Array<readonly [string, Evaluator]> = []
+  for (const name of type.expressions ?? []) {
+    if (raw[name] === undefined) continue
+    const result = compileLogic(raw[name], ctx.logic)
+    if (!result.ok) {
+      const { code, message, path: inner, atKey } = result.error
+      ctx.problems.push(problemAt(ctx.source, [...path, name, ...inner], code, message, { atKey }))
+      return false
+    }
+    addUsage(ctx.usage, result.usage)
+    compiled.push([name, result.evaluate])
+  }
+  return compiled
 }
 
 /**

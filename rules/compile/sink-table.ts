@@ -5,6 +5,7 @@
  */
 import { dirname, resolve } from 'node:path'
 import type { SinkDefinition, SinkSpec } from '../model/sink-spec.js'
+import { resolveEnvRefs } from './env-refs.js'
 import { lazyPositionOf, problemAt, type SourceFile, type SourcePosition } from '../source/load.js'
 import type { RuleProblem } from '../check/problems.js'
 
@@ -38,7 +39,7 @@ export class SinkTable {
         continue
       }
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
-      const { type, ...options } = raw as Record<string, unknown>
+      const { type, ...written } = raw as Record<string, unknown>
       const kind = typeof type === 'string' ? this.spec(type) : undefined
       if (kind === undefined) continue // the schema reported it
       const first = this.declared.get(name)
@@ -46,7 +47,10 @@ export class SinkTable {
         problems.push(problemAt(source, path, 'DUPLICATE_SINK', `sink name '${name}' is already declared at ${first.declaredAt}`, { atKey: true }))
         continue
       }
-      const optionProblems = kind.validate(options)
+      const { value: options, unset } = resolveEnvRefs(written)
+      for (const u of unset) problems.push(problemAt(source, [...path, ...u.path], 'UNSET_ENV', `sink '${name}': environment variable ${u.name} is not set (\${env:${u.name}})`))
+      // An option whose variable is unset is reported once, as that, not also as a bad value.
+      const optionProblems = unset.length > 0 ? [] : kind.validate(options)
       for (const p of optionProblems) problems.push(problemAt(source, [...path, ...p.path], 'BAD_VALUE', `sink '${name}': ${p.message}`))
       this.sources.set(name, source)
       this.declared.set(name, definition({ name, type: kind.type, options, baseDir: baseDirOf(source), implicit: false }, lazyPositionOf(source, path, { atKey: true })))

@@ -26,7 +26,7 @@ export interface SinkAddress {
   /** The option name, on the sink (a default) and on an output (an override): `subject`, `topic`, `path`. */
   field: string
   /** Template syntax: which characters a rendered value may hold. */
-  syntax: 'topic' | 'subject' | 'path'
+  syntax: 'topic' | 'subject' | 'path' | 'table' | 'url'
   /** Without a template: derive it from the source message's MQTT topic, or refuse. */
   fallback: 'topic' | 'subject-from-topic' | 'none'
 }
@@ -49,6 +49,11 @@ export interface SinkSpec {
   address: SinkAddress
   /** JSON Schema properties an output naming this sink may add (always includes the address field). */
   outputOptions: Record<string, unknown>
+  /**
+   * Output options that are JsonLogic expressions (a row's `time`): checked with the rule, evaluated
+   * per message on the rule's data, and handed to the sink as the delivery's `values`.
+   */
+  expressions?: string[]
   /** `{ <type>: address }` is a shorthand output; without a declared sink of the type, this default is used. */
   shorthand?: { defaults: Record<string, unknown> }
   /** Checks option values beyond the schema (URLs, combinations). No I/O. */

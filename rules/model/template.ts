@@ -30,8 +30,11 @@ export interface TemplateRefusal {
 
 export type Rendered = string | TemplateRefusal
 
-/** What a template renders: an MQTT topic name, a NATS subject, or a file path. */
-export type TemplateSyntax = 'topic' | 'subject' | 'path'
+/**
+ * What a template renders: an MQTT topic name, a NATS subject, a file path, a database table
+ * (`schema.name` or `name`, letters, digits and `_`) or an HTTP URL (values percent-encoded).
+ */
+export type TemplateSyntax = 'topic' | 'subject' | 'path' | 'table' | 'url'
 
 const META_FIELDS = ['clientId', 'qos', 'retain', 'receivedAt', 'hops']
 const SEGMENT = /^[A-Za-z0-9_$-]+$/
@@ -77,6 +80,9 @@ function literalForbidden (ch: string, syntax: TemplateSyntax): boolean {
   if (syntax === 'topic') return ch === '+' || ch === '#'
   // NATS: '*' and '>' are wildcards and whitespace ends a subject in the protocol.
   if (syntax === 'subject') return ch === '*' || ch === '>' || /\s/.test(ch)
+  // An identifier, unquoted: the sink quotes it, and only these characters are ever there to quote.
+  if (syntax === 'table') return !/[A-Za-z0-9_.]/.test(ch)
+  if (syntax === 'url') return /\s/.test(ch)
   return false
 }
 
@@ -194,6 +200,9 @@ function checkValue (text: string, value: unknown, multi: boolean, syntax: Templ
   if (s === '') return { refused: `${text} is empty` }
   if (syntax === 'subject') return checkSubjectValue(text, s, multi)
   if (syntax === 'path') return checkPathValue(text, s, multi)
+  if (syntax === 'table') return /^[A-Za-z0-9_]+$/.test(s) ? s : { refused: `${text} holds characters other than letters, digits and '_', which a table name may not` }
+  // Each value is one path segment (a '#name' capture: several), encoded so it cannot add a '/', '?' or '#'.
+  if (syntax === 'url') return multi ? s.split('/').map(encodeURIComponent).join('/') : encodeURIComponent(s)
   const allowSlash = multi
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

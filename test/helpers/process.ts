@@ -32,8 +32,9 @@ export function withDataDir (args: string[]): string[] {
   return ['run', '--data-dir', dir, ...args.slice(1)]
 }
 
-export function spawnTracked (command: string, args: string[], options: { cwd?: string } = {}): Spawned {
-  const child = spawn(command, args, { cwd: options.cwd ?? projectRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+/** Spawns a child killed at teardown; `uid`/`gid` run it as another user (a server that refuses root). */
+export function spawnTracked (command: string, args: string[], options: { cwd?: string, uid?: number, gid?: number } = {}): Spawned {
+  const child = spawn(command, args, { cwd: options.cwd ?? projectRoot, stdio: ['ignore', 'pipe', 'pipe'], uid: options.uid, gid: options.gid })
   const lines = new Latch<string>()
   let buffered = ''
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {

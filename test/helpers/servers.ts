@@ -40,12 +40,13 @@ export interface TestServer {
   url: string
   /** SIGKILL: the server vanishes without a goodbye, as in a crash. */
   kill: () => Promise<void>
-  /** SIGTERM: a clean stop (Mosquitto saves its persistence file). */
+  /** A clean stop (SIGTERM unless the server says otherwise; Mosquitto saves its persistence file). */
   stop: () => Promise<void>
   start: () => Promise<void>
 }
 
-function restartable (port: number, url: string, spawnServer: () => Spawned): TestServer {
+/** A server on `port` that `spawnServer` starts; `stopSignal` is its clean stop, `ready` resolves once it serves. */
+export function restartable (port: number, url: string, spawnServer: () => Spawned, options: { stopSignal?: NodeJS.Signals, ready?: () => Promise<void> } = {}): TestServer {
   let current: Spawned | undefined
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     const s = current
@@ -58,13 +59,13 @@ function restartable (port: number, url: string, spawnServer: () => Spawned): Te
     port,
     url,
     kill: async () => await end('SIGKILL'),
-    stop: async () => await end('SIGTERM'),
+    stop: async () => await end(options.stopSignal ?? 'SIGTERM'),
     start: async () => {
       if (current !== undefined) throw new Error('server already running')
       current = spawnServer()
       const s = current
       const exitedEarly = s.exited.then((code) => { throw new Error(`server exited (${String(code)}) before listening:\n${s.stderr()}`) })
-      await Promise.race([waitForPort(port), exitedEarly])
+      await Promise.race([(async () => { await waitForPort(port); await options.ready?.() })(), exitedEarly])
       exitedEarly.catch(() => {})
     }
   }

@@ -12,7 +12,7 @@ type Layer = typeof LAYERS[number]
 /** What each layer may import: other layers, and packages (node: built-ins are open to all). */
 const MAY_IMPORT: Record<Layer, { layers: readonly Layer[], packages: readonly string[] | 'any' }> = {
   rules: { layers: ['rules'], packages: ['yaml', 'js-yaml', 'ajv'] },
-  adapters: { layers: ['rules', 'adapters'], packages: ['mqtt', 'nats'] },
+  adapters: { layers: ['rules', 'adapters'], packages: ['mqtt', 'nats', 'pg'] },
   engine: { layers: ['rules', 'adapters', 'engine'], packages: 'any' }
 }
 

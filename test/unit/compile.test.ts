@@ -113,6 +113,28 @@ describe('compile', () => {
     }
   })
 
+  it('fills env:NAME references into sink options, and reports an unset variable at its option', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    const name = `SIGNALBOX_TEST_PG_${process.pid}`
+    try {
+      const file = join(dir, 'a.yaml')
+      writeFileSync(file, `version: 1\nsinks:\n  db:\n    type: postgres\n    url: "\${env:${name}}"\n    table: t_\${env:${name}_T}\nrules:\n  - name: r\n    from: x/+id\n    to: [{ sink: db }]\n`)
+      process.env[name] = 'postgres://u:secret@127.0.0.1:5999/db'
+      process.env[`${name}_T`] = 'x'
+      const set = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
+      assert.ok(set.ok, set.ok ? '' : set.problems.map(formatProblem).join('\n'))
+      if (set.ok) assert.deepEqual(set.ruleSet.sinks[0].options, { url: 'postgres://u:secret@127.0.0.1:5999/db', table: 't_x' })
+      delete process.env[name]
+      const unset = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
+      assert.equal(unset.ok, false)
+      if (!unset.ok) assert.deepEqual(unset.problems.map(formatProblemShort).map((l) => l.slice(dir.length + 1)), ['a.yaml:5:10 UNSET_ENV'])
+    } finally {
+      delete process.env[name]
+      delete process.env[`${name}_T`]
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('adds one implicit sink per shorthand type when none is declared', () => {
     const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
     try {

@@ -76,6 +76,22 @@ describe('template', () => {
   }
 })
 
+describe('table and URL templates (PostgreSQL, HTTP)', () => {
+  it('a table value holds only letters, digits and _; the literal text no quote or space', () => {
+    assert.equal(render('readings_{site}', { params: { site: 'north_2' } }, [], 'table'), 'readings_north_2')
+    assert.equal(render('plant.{site}', { params: { site: 'a' } }, [], 'table'), 'plant.a')
+    for (const bad of ['a"b', 'a;drop', 'a b', 'x.y', '']) assert.equal(typeof render('t_{site}', { params: { site: bad } }, [], 'table'), 'object', bad)
+    assert.equal(parseTemplate('bad"table', 'table').ok, false)
+    assert.equal(parseTemplate('two words', 'table').ok, false)
+  })
+
+  it('a URL value is percent-encoded, so it cannot add a path segment, a query or a fragment; a #name capture keeps its /', () => {
+    assert.equal(render('http://h/in/{room}', { params: { room: 'living room/../x?y#z' } }, [], 'url'), 'http://h/in/living%20room%2F..%2Fx%3Fy%23z')
+    assert.equal(render('http://h/in/{rest}', { params: { rest: 'a b/c' } }, ['rest'], 'url'), 'http://h/in/a%20b/c')
+    assert.equal(parseTemplate('http://h/a b', 'url').ok, false)
+  })
+})
+
 describe('subject templates (NATS)', () => {
   it('renders tokens, and turns the / of a #name capture into .', () => {
     assert.equal(render('alerts.{room}.hot', { params: { room: 'hall' } }, [], 'subject'), 'alerts.hall.hot')
