@@ -46,6 +46,30 @@ export function addressRuns (batch: readonly Delivery[]): Array<readonly [number
   return runs
 }
 
+/**
+ * The messages of a batch by address (a table, a URL), each group in batch order, groups in the
+ * order of their first message: one statement or request per address, however they interleave.
+ */
+export function byAddress (batch: readonly Delivery[]): number[][] {
+  const groups = new Map<string, number[]>()
+  batch.forEach((d, i) => {
+    const group = groups.get(d.address)
+    if (group === undefined) groups.set(d.address, [i])
+    else group.push(i)
+  })
+  return [...groups.values()]
+}
+
+/**
+ * The prefix of a batch that is done, given which messages are: what a DeliveryError reports as
+ * completed when groups finish out of batch order (done ones after it are sent again: at least once).
+ */
+export function donePrefix (done: ReadonlySet<number>): number {
+  let n = 0
+  while (done.has(n)) n++
+  return n
+}
+
 /** How a transport wants its batches: at most `maxBatch` messages, and how long to wait for one to fill. */
 export interface Batching {
   maxBatch: number

@@ -110,6 +110,11 @@ export interface SinkContext {
 export interface SinkType extends SinkSpec {
   /** Builds the sink; no I/O until `start`. */
   create: (definition: SinkDefinition, context: SinkContext) => Sink
+  /**
+   * What the destination would be handed for a delivery, when it is not the payload (a database
+   * row): `signalbox trace` and `signalbox test` show it. Pure: no I/O.
+   */
+  describe?: (delivery: Delivery) => string
 }
 
 /**

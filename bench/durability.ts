@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
-import { cpuTicks, freePort, waitForPort } from './processes.js'
+import { cpuTicks, freePort, waitForPort, windowed } from './processes.js'
 import { fmt, machine, median, quick } from './stats.js'
 import { routerWorkload } from './workload.js'
 import { projectRoot, scriptArgs } from './root.js'
@@ -54,16 +54,6 @@ function payload (i: number): Buffer {
   return Buffer.from(JSON.stringify({ seq: i, value: i % 100, t: 1_700_000_000_000 + i, pad: 'x'.repeat(60) }))
 }
 
-/** Runs `count` appends with IN_FLIGHT outstanding at a time; resolves with the seconds taken. */
-async function windowed (count: number, append: (i: number) => Promise<unknown>): Promise<number> {
-  const start = performance.now()
-  let next = 0
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < count) await append(next++)
-  }))
-  return (performance.now() - start) / 1000
-}
-
 async function logAlone (dir: string): Promise<void> {
   // What the bench uses of lmdb (not a dependency: install it to get its rows).
   interface Lmdb { open: (o: { path: string, noSync: boolean, compression: boolean }) => { put: (k: number, v: Buffer) => Promise<boolean>, close: () => Promise<void> } }
@@ -79,14 +69,14 @@ async function logAlone (dir: string): Promise<void> {
     for (const sync of ['process', 'power'] as const) {
       const walDir = join(dir, `wal-${sync}-${run}`)
       const { wal } = await WriteAheadLog.open({ dir: walDir, sync, maxBytes: 1024 * 1024 * 1024, logger: silent })
-      const seconds = await windowed(APPENDS, async (i) => await wal.append({ topic: `s/${i % 100}/t`, payload: payload(i), qos: 1, retain: false, clientId: 'bench', receivedAt: Date.now() }))
+      const seconds = await windowed(APPENDS, IN_FLIGHT, async (i) => await wal.append({ topic: `s/${i % 100}/t`, payload: payload(i), qos: 1, retain: false, clientId: 'bench', receivedAt: Date.now() }))
       await wal.close()
       rmSync(walDir, { recursive: true, force: true })
       push(rows, `signalbox write-ahead log, ${sync}`, APPENDS / seconds)
       if (lmdb === undefined) continue
       const path = join(dir, `lmdb-${sync}-${run}`)
       const db = lmdb.open({ path, noSync: sync === 'process', compression: false })
-      const lmdbSeconds = await windowed(APPENDS, async (i) => await db.put(i, payload(i)))
+      const lmdbSeconds = await windowed(APPENDS, IN_FLIGHT, async (i) => await db.put(i, payload(i)))
       await db.close()
       rmSync(path, { recursive: true, force: true })
       push(rows, `lmdb async put (batched), ${sync === 'process' ? 'noSync' : 'synced'}`, APPENDS / lmdbSeconds)
@@ -188,7 +178,7 @@ async function publisher (port: number): Promise<void> {
   const topics = JSON.parse(readFileSync(join(dir, 'topics.json'), 'utf8')) as string[]
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 })
   ;(client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true)
-  const seconds = await windowed(FLOOD, async (i) => await client.publishAsync(topics[i % topics.length], payload(i), { qos: 1 }))
+  const seconds = await windowed(FLOOD, IN_FLIGHT, async (i) => await client.publishAsync(topics[i % topics.length], payload(i), { qos: 1 }))
   process.stdout.write(JSON.stringify({ seconds }) + '\n')
   await client.endAsync()
   process.exit(0)
@@ -200,7 +190,7 @@ async function recovery (dir: string): Promise<void> {
   const dataDir = join(dir, 'data-recovery')
   // The log as a crash leaves it: REPLAY messages appended, none settled.
   const { wal } = await WriteAheadLog.open({ dir: join(dataDir, 'wal'), sync: 'process', maxBytes: 1024 * 1024 * 1024, logger: pino({ level: 'silent' }) })
-  await windowed(REPLAY, async (i) => await wal.append({ topic: topics[i % topics.length], payload: payload(i), qos: 1, retain: false, clientId: 'bench', receivedAt: Date.now() }))
+  await windowed(REPLAY, IN_FLIGHT, async (i) => await wal.append({ topic: topics[i % topics.length], payload: payload(i), qos: 1, retain: false, clientId: 'bench', receivedAt: Date.now() }))
   await wal.close()
   const port = await freePort()
   const started = performance.now()

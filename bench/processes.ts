@@ -53,3 +53,13 @@ export async function lastLine (proc: ChildProcess): Promise<string> {
     proc.on('exit', () => resolve(out.trim().split('\n').pop()!))
   })
 }
+
+/** Runs `count` operations with `inFlight` outstanding at a time; resolves with the seconds taken. */
+export async function windowed (count: number, inFlight: number, operation: (i: number) => Promise<unknown>): Promise<number> {
+  const start = performance.now()
+  let next = 0
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < count) await operation(next++)
+  }))
+  return (performance.now() - start) / 1000
+}

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const benches = ['router', 'logic', 'decode', 'reload', 'reload-stall', 'memory', 'broker', 'slow-consumers', 'scaleout', 'fast-paths', 'durability', 'sys-reports']
+const benches = ['router', 'logic', 'decode', 'reload', 'reload-stall', 'memory', 'broker', 'slow-consumers', 'scaleout', 'fast-paths', 'durability', 'sys-reports', 'postgres']
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('--'))
 let failed = false

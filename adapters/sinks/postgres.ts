@@ -9,9 +9,9 @@
  * `msg_id`, unique, so a replay writes each row once.
  */
 import pg from 'pg'
-import { addressRuns, DeliveryError, QueuedSink, type Rejection } from '../queued-sink.js'
+import { byAddress, DeliveryError, donePrefix, QueuedSink, type Rejection } from '../queued-sink.js'
 import type { SinkDefinition } from '../../rules/model/sink-spec.js'
-import { typedSinkType, type Delivery, type SinkContext, type SinkCounters } from '../sink.js'
+import { typedSinkType, type Delivery, type SinkContext, type SinkCounters, type SinkType } from '../sink.js'
 import { DEFAULT_BATCH, postgresSinkSpec, redacted, type PostgresSinkOptions } from '../specs/postgres.js'
 import { columnTypeOf, ID_COLUMN, MAX_COLUMN_BYTES, quoteIdent, quoteTable, rowOf, TIME_COLUMN, type Row } from './postgres-row.js'
 
@@ -19,6 +19,7 @@ const PROBE_FIRST_MS = 200
 const PROBE_MAX_MS = 5_000
 /** SQLSTATE classes of errors that are the rows' own: retrying the same rows cannot help. */
 const PERMANENT_CLASSES: ReadonlySet<string> = new Set(['21', '22', '23', '42', '0A'])
+const TRANSIENT_CLASSES: ReadonlySet<string> = new Set(['08', '40', '53', '57'])
 
 interface PgError extends Error { code?: string, detail?: string }
 
@@ -39,6 +40,12 @@ function sqlstate (err: unknown): string | undefined {
 function isPermanent (err: unknown): boolean {
   const code = sqlstate(err)
   return code !== undefined && PERMANENT_CLASSES.has(code.slice(0, 2))
+}
+
+/** Connection, resource, serialization or operator errors, or none from the server (the network): worth a retry. */
+function isTransient (err: unknown): boolean {
+  const code = sqlstate(err)
+  return code === undefined || TRANSIENT_CLASSES.has(code.slice(0, 2))
 }
 
 function describe (err: unknown): string {
@@ -94,14 +101,17 @@ class PostgresSink extends QueuedSink {
 
   protected async deliver (batch: Delivery[]): Promise<Rejection[]> {
     const rejected: Rejection[] = []
-    // A run of consecutive messages for one table goes in one statement.
-    for (const [start, end] of addressRuns(batch)) {
+    const done = new Set<number>()
+    // One statement per table, however the batch's tables interleave.
+    for (const indices of byAddress(batch)) {
       try {
-        for (const r of await this.writeTable(batch[start].address, batch.slice(start, end))) rejected.push({ index: start + r.index, reason: r.reason })
+        const group = indices.map((i) => batch[i])
+        for (const r of await this.writeTable(group[0].address, group)) rejected.push({ index: indices[r.index], reason: r.reason })
+        for (const i of indices) done.add(i)
       } catch (err) {
         this.markDown(`${redacted(this.options.url)}: ${describe(err)}`)
         this.probe()
-        throw new DeliveryError(describe(err), start, rejected, { cause: err })
+        throw new DeliveryError(describe(err), donePrefix(done), rejected, { cause: err })
       }
     }
     return rejected
@@ -173,7 +183,8 @@ class PostgresSink extends QueuedSink {
       if (info === undefined) await this.create(table, deliveries, wanted)
       else await this.widen(table, wanted)
     } catch (err) {
-      if (!isPermanent(err)) throw err
+      // DDL the server refuses (no such schema, no privilege, a name taken by a view) stays refused.
+      if (isTransient(err)) throw err
       throw this.tableError(table, `table ${table} cannot be ${info === undefined ? 'created' : 'altered'}: ${describe(err)}`)
     }
     this.tables.delete(table)
@@ -267,4 +278,10 @@ function declaredColumns (deliveries: Delivery[]): Map<string, string> {
   return declared
 }
 
-export const postgresSinkType = typedSinkType<PostgresSinkOptions>(postgresSinkSpec, (definition, options, context) => new PostgresSink(definition, options, context))
+export const postgresSinkType: SinkType = {
+  ...typedSinkType<PostgresSinkOptions>(postgresSinkSpec, (definition, options, context) => new PostgresSink(definition, options, context)),
+  describe: (d) => {
+    const made = rowOf({ payload: d.payload, params: d.params, time: d.values?.time, receivedAt: d.time, id: d.id })
+    return 'refused' in made ? `no row: ${made.refused}` : `row ${JSON.stringify(made.row)}`
+  }
+}

@@ -6,6 +6,8 @@ export interface HttpSinkOptions {
   url?: string
   method: 'POST' | 'PUT' | 'PATCH'
   headers?: Record<string, string>
+  body?: string
+  max_in_flight: number
   timeout_ms: number
   success: number[]
   batch?: { max_rows?: number, max_wait_ms?: number, format?: 'json_array' | 'ndjson' }
@@ -35,8 +37,15 @@ export const httpSinkSpec: SinkSpec = {
       type: 'object',
       additionalProperties: { type: 'string' },
       // eslint-disable-next-line no-template-curly-in-string -- the `${env:NAME}` syntax, shown as written
-      description: 'Request headers; keep secrets out of the file with `${env:NAME}`.'
+      description: 'Request headers, each a template (`{capture}`, `{payload.a}`, `{meta.clientId}`); keep secrets out of the file with `${env:NAME}`.'
     },
+    body: {
+      type: 'string',
+      minLength: 1,
+      description: 'Body template for text protocols (InfluxDB\'s line protocol: `temperature,room={room} celsius={payload.celsius}`). Default: the payload.',
+      examples: ['temperature,room={room} celsius={payload.celsius}']
+    },
+    max_in_flight: { type: 'integer', minimum: 1, maximum: 256, default: 1, description: 'Requests at once. Above 1, messages may arrive out of order.' },
     timeout_ms: { type: 'integer', minimum: 100, maximum: 600000, default: 10000, description: 'How long a request may take before it is retried.' },
     success: { type: 'array', items: { type: 'integer', minimum: 100, maximum: 599 }, minItems: 1, default: [200, 201, 202, 204], description: 'Status codes that count as delivered.' },
     batch: {
@@ -51,6 +60,11 @@ export const httpSinkSpec: SinkSpec = {
     }
   },
   address: { field: 'url', syntax: 'url', fallback: 'none' },
-  outputOptions: { url: { ...url, description: 'URL template for this output, instead of the sink\'s `url`.' } },
+  outputOptions: {
+    url: { ...url, description: 'URL template for this output, instead of the sink\'s `url`.' },
+    headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Header templates for this output, instead of the sink\'s `headers`.' },
+    body: { type: 'string', minLength: 1, description: 'Body template for this output, instead of the sink\'s `body`.' }
+  },
+  templates: [{ option: 'headers', syntax: 'header', map: true }, { option: 'body', syntax: 'text' }],
   validate: validateHttp
 }

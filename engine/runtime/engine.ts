@@ -243,9 +243,21 @@ export class Engine {
       return
     }
     let values: Record<string, unknown> | undefined
+    if (output.templates !== undefined) {
+      values = {}
+      for (const [name, render] of output.templates) {
+        const rendered = render(data)
+        if ('refused' in rendered) {
+          counters.dropped++
+          this.fail(rule, counters, msg, 'TOPIC_REFUSED', `output to sink '${output.sink}' (${name}) refused: ${rendered.refused}`)
+          return
+        }
+        values[name] = rendered.value
+      }
+    }
     if (output.expressions !== undefined) {
       try {
-        values = evaluateAll(output.expressions, data)
+        values = { ...values, ...evaluateAll(output.expressions, data) }
       } catch (err) {
         counters.dropped++
         this.fail(rule, counters, msg, 'EXPRESSION_ERROR', `output to sink '${output.sink}': expression failed: ${(err as Error).message}`)

@@ -5,6 +5,7 @@
  * a recorder.
  */
 import { pino } from 'pino'
+import { sinkType } from '../../adapters/registry.js'
 import type { Delivery, Sink, SinkCounters, SinkHealth } from '../../adapters/sink.js'
 import type { RuleSet } from '../../rules/compile/ruleset.js'
 import { DEFAULT_DEAD_LETTER_PREFIX, DEFAULT_MAX_HOPS, Engine, type EngineEvent } from '../runtime/engine.js'
@@ -33,6 +34,8 @@ export interface OfflineOutput {
   qos: 0 | 1 | 2
   retain: boolean
   hops: number
+  /** What the sink's destination would be handed, when it is not the payload (a database row). */
+  written?: string
 }
 
 export class OfflineRunner {
@@ -43,9 +46,14 @@ export class OfflineRunner {
 
   constructor (ruleSet: RuleSet, options: { maxHops?: number, deadLetterPrefix?: string, observe?: (event: EngineEvent) => void } = {}) {
     const deadLetterPrefix = options.deadLetterPrefix ?? DEFAULT_DEAD_LETTER_PREFIX
-    const sinks = new Map<string, Sink>(ruleSet.sinks.map((d) => [d.name, new RecordingSink(d.name, d.type, (delivery) => {
-      this.outputs.push({ kind: 'sink', rule: delivery.rule, sink: d.name, address: delivery.address, payload: delivery.payload, qos: delivery.qos, retain: delivery.retain, hops: delivery.hops })
-    })]))
+    const sinks = new Map<string, Sink>(ruleSet.sinks.map((d) => {
+      const describe = sinkType(d.type)?.describe
+      return [d.name, new RecordingSink(d.name, d.type, (delivery) => {
+        const output: OfflineOutput = { kind: 'sink', rule: delivery.rule, sink: d.name, address: delivery.address, payload: delivery.payload, qos: delivery.qos, retain: delivery.retain, hops: delivery.hops }
+        if (describe !== undefined) output.written = describe(delivery)
+        this.outputs.push(output)
+      })]
+    }))
     this.engine = new Engine(ruleSet, {
       publish: (out, done) => {
         const deadLetter = out.topic.startsWith(deadLetterPrefix + '/')

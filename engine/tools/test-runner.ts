@@ -104,7 +104,7 @@ function describeOutput (o: OfflineOutput, base: string): string {
     return `dead letter from ${o.rule} (${letter?.code ?? '?'}: ${letter?.reason ?? ''})`
   }
   const head = o.kind === 'mqtt' ? `mqtt ${o.address}` : `sink ${o.sink ?? ''} ${shown(o.address, base)}`
-  return `${head} ${preview(o.payload)} qos ${o.qos}${o.retain ? ' retained' : ''}`
+  return `${head} ${preview(o.payload)} qos ${o.qos}${o.retain ? ' retained' : ''}${o.written === undefined ? '' : ` → ${o.written}`}`
 }
 
 /** File paths are shown relative to the test file, as its expectations write them. */

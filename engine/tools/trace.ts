@@ -51,7 +51,8 @@ function describe (event: EngineEvent): string[] {
 
 function describeOutput (o: OfflineOutput): string {
   const where = o.kind === 'sink' ? `sink ${o.sink ?? ''} ${o.address}` : `${o.kind === 'dead_letter' ? 'dead letter' : 'mqtt'} ${o.address}`
-  return `${where} ${preview(o.payload)}  (rule ${o.rule}, qos ${o.qos}${o.retain ? ', retained' : ''})`
+  const written = o.written === undefined ? '' : `\n      ${o.written}`
+  return `${where} ${preview(o.payload)}  (rule ${o.rule}, qos ${o.qos}${o.retain ? ', retained' : ''})${written}`
 }
 
 /** A payload as text when it is valid UTF-8, else as a byte count. */

@@ -10,7 +10,7 @@ import { addField, addUsage, compileLogic, editDistance, type Evaluator, type Lo
 import type { Pattern } from '../model/pattern.js'
 import type { RuleProblem } from '../check/problems.js'
 import { baseDirOf, type SinkTable } from './sink-table.js'
-import { compileTemplate, parseTemplate, topicToSubject, type Rendered, type Template, type TemplateSyntax } from '../model/template.js'
+import { compileTemplate, parseTemplate, topicToSubject, type Rendered, type Template, type TemplateRefusal, type TemplateSyntax } from '../model/template.js'
 
 export type { SourcePosition } from '../source/load.js'
 
@@ -40,7 +40,12 @@ export interface CompiledSinkOutput {
   options: Readonly<Record<string, unknown>>
   /** The spec's `expressions` this output gives, evaluated per message. */
   expressions?: ReadonlyArray<readonly [string, Evaluator]>
+  /** The spec's `templates` this output (or its sink) gives, rendered per message. */
+  templates?: ReadonlyArray<readonly [string, OptionTemplate]>
 }
+
+/** A rendered option template: a string, or an object of strings; or why the output is refused. */
+export type OptionTemplate = (data: RuleData) => { value: string | Record<string, string> } | TemplateRefusal
 
 export type CompiledOutput = CompiledMqttOutput | CompiledSinkOutput
 
@@ -141,6 +146,8 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
   ctx.usage.clock = true
   const expressions = compileExpressions(ctx, raw, path, type)
   if (expressions === false) return undefined
+  const templates = compileOptionTemplates(ctx, raw, path, kind, sink, type)
+  if (templates === false) return undefined
   const base = {
     kind: 'sink' as const,
     sink: sink.name,
@@ -148,7 +155,8 @@ function compileSinkOutput (ctx: OutputContext, raw: RawOutput, path: DataPath, 
     retain: typeof raw.retain === 'boolean' ? raw.retain : sink.options.retain === true,
     source: lazyPositionOf(ctx.source, [...path, kind], { atKey: true }),
     options: raw,
-    ...(expressions.length > 0 ? { expressions } : {})
+    ...(expressions.length > 0 ? { expressions } : {}),
+    ...(templates.length > 0 ? { templates } : {})
   }
   let text: string
   let baseDir: string
@@ -192,6 +200,45 @@ function compileExpressions (ctx: OutputContext, raw: RawOutput, path: DataPath,
     compiled.push([name, result.evaluate])
   }
   return compiled
+}
+
+/** The spec's option templates for this output (its own value, else the sink's), compiled; false when one is at fault (reported). */
+function compileOptionTemplates (ctx: OutputContext, raw: RawOutput, path: DataPath, kind: string, sink: SinkDefinition, type: SinkSpec): Array<readonly [string, OptionTemplate]> | false {
+  const compiled: Array<readonly [string, OptionTemplate]> = []
+  // Every template is checked, so each problem is reported at once.
+  let ok = true
+  for (const { option, syntax, map } of type.templates ?? []) {
+    const own = raw[option] !== undefined
+    const value = own ? raw[option] : sink.options[option]
+    if (value === undefined || ctx.pattern === undefined) continue
+    const where = own ? '' : `sink '${sink.name}' ${option} `
+    const reportAt = (key?: string): DataPath => own ? [...path, option, ...(key === undefined ? [] : [key])] : [...path, kind]
+    const one = (text: string, key?: string): ((data: RuleData) => Rendered) | undefined => {
+      const template = parseChecked(ctx, text, syntax, reportAt(key), own ? reportAt(key) : undefined, where)
+      return template === undefined ? undefined : compileTemplate(template, multiCaptures(ctx.pattern!), syntax)
+    }
+    if (map === true) {
+      const entries = Object.entries(value as Record<string, string>).map(([key, text]) => [key, one(text, key)] as const)
+      if (entries.some(([, render]) => render === undefined)) { ok = false; continue }
+      compiled.push([option, (data) => {
+        const out: Record<string, string> = {}
+        for (const [key, render] of entries) {
+          const rendered = render!(data)
+          if (typeof rendered !== 'string') return { refused: `${option}.${key}: ${rendered.refused}` }
+          out[key] = rendered
+        }
+        return { value: out }
+      }])
+    } else {
+      const render = one(value as string)
+      if (render === undefined) { ok = false; continue }
+      compiled.push([option, (data) => {
+        const rendered = render(data)
+        return typeof rendered === 'string' ? { value: rendered } : rendered
+      }])
+    }
+  }
+  return ok ? compiled : false
 }
 
 /**

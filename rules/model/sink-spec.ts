@@ -54,6 +54,12 @@ export interface SinkSpec {
    * per message on the rule's data, and handed to the sink as the delivery's `values`.
    */
   expressions?: string[]
+  /**
+   * Options (of the sink, or of an output, which wins) that are templates rendered per message,
+   * handed to the sink in the delivery's `values`: a string, or (`map`) an object whose values are
+   * templates (HTTP headers). `{…}` reads the message as it arrived, as topic templates do.
+   */
+  templates?: Array<{ option: string, syntax: 'header' | 'text', map?: boolean }>
   /** `{ <type>: address }` is a shorthand output; without a declared sink of the type, this default is used. */
   shorthand?: { defaults: Record<string, unknown> }
   /** Checks option values beyond the schema (URLs, combinations). No I/O. */

@@ -32,9 +32,10 @@ export type Rendered = string | TemplateRefusal
 
 /**
  * What a template renders: an MQTT topic name, a NATS subject, a file path, a database table
- * (`schema.name` or `name`, letters, digits and `_`) or an HTTP URL (values percent-encoded).
+ * (`schema.name` or `name`, letters, digits and `_`), an HTTP URL (values percent-encoded), an
+ * HTTP header value (no CR, LF or NUL) or free text (a request body: values as they are).
  */
-export type TemplateSyntax = 'topic' | 'subject' | 'path' | 'table' | 'url'
+export type TemplateSyntax = 'topic' | 'subject' | 'path' | 'table' | 'url' | 'header' | 'text'
 
 const META_FIELDS = ['clientId', 'qos', 'retain', 'receivedAt', 'hops']
 const SEGMENT = /^[A-Za-z0-9_$-]+$/
@@ -83,6 +84,7 @@ function literalForbidden (ch: string, syntax: TemplateSyntax): boolean {
   // An identifier, unquoted: the sink quotes it, and only these characters are ever there to quote.
   if (syntax === 'table') return !/[A-Za-z0-9_.]/.test(ch)
   if (syntax === 'url') return /\s/.test(ch)
+  if (syntax === 'header') return ch === '\r' || ch === '\n'
   return false
 }
 
@@ -197,7 +199,10 @@ function checkValue (text: string, value: unknown, multi: boolean, syntax: Templ
   else if (typeof value === 'number' && Number.isFinite(value)) s = String(value)
   else if (typeof value === 'boolean') s = String(value)
   else return { refused: `${text} is ${value === undefined ? 'missing' : value === null ? 'null' : 'not a string or number'}` }
+  if (syntax === 'text') return s
   if (s === '') return { refused: `${text} is empty` }
+  // A CR or LF would end the header and start another (header injection).
+  if (syntax === 'header') return s.includes('\r') || s.includes('\n') || s.includes('\u0000') ? { refused: `${text} holds a line break or NUL, which a header value may not` } : s
   if (syntax === 'subject') return checkSubjectValue(text, s, multi)
   if (syntax === 'path') return checkPathValue(text, s, multi)
   if (syntax === 'table') return /^[A-Za-z0-9_]+$/.test(s) ? s : { refused: `${text} holds characters other than letters, digits and '_', which a table name may not` }

@@ -139,6 +139,14 @@ describe('signalbox trace', function () {
     assert.match(out, /^ {2}dead letter \$signalbox\/dead-letter\/hot-room /m)
   })
 
+  it('shows the row a message would write to a PostgreSQL table (no database needed)', () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'r.yaml'), 'version: 1\nsinks:\n  db: { type: postgres, url: "postgres://u@127.0.0.1:1/x" }\nrules:\n  - name: readings\n    from: sensors/+room/temperature\n    set: { celsius: { var: payload.c } }\n    to: [{ sink: db, table: readings, time: { var: payload.ts } }]\n')
+    const r = runCli(['trace', '-r', join(dir, 'r.yaml'), '-t', 'sensors/kitchen/temperature', '-m', '{"c":21.5,"ts":1700000000}'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^ {2}sink db readings \{"celsius":21\.5\} {2}\(rule readings, qos 0\)\n {6}row \{"time":"2023-11-14T22:13:20\.000Z","celsius":21\.5,"room":"kitchen"\}$/m)
+  })
+
   it('shows a refused output and a message no rule matches', () => {
     assert.match(trace('', 'nowhere/at/all'), /^ {2}matched no rule$/m)
     const dir = tempDir()

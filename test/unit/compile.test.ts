@@ -135,6 +135,18 @@ describe('compile', () => {
     }
   })
 
+  it('checks the templates of a sink option (HTTP headers and body) against each rule that uses it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
+    try {
+      writeFileSync(join(dir, 'a.yaml'), 'version: 1\nsinks:\n  hook:\n    type: http\n    url: "http://127.0.0.1:1/{room}"\n    headers: { x-site: "{site}" }\nrules:\n  - name: r\n    from: s/+room\n    to:\n      - sink: hook\n        body: "t,room={room} v={nope}"\n')
+      const result = loadRuleSet([dir], { sinkSpecs: SINK_SPECS })
+      assert.equal(result.ok, false)
+      if (!result.ok) assert.deepEqual(result.problems.map(formatProblemShort).map((l) => l.slice(dir.length + 1)), ['a.yaml:11:9 UNKNOWN_CAPTURE', 'a.yaml:12:32 UNKNOWN_CAPTURE'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('adds one implicit sink per shorthand type when none is declared', () => {
     const dir = mkdtempSync(join(tmpdir(), 'signalbox-compile-'))
     try {

@@ -140,6 +140,13 @@ rules:
     const bodies = endpoint.hits.map((h) => JSON.parse(h.body) as Array<{ seq: number }>)
     assert.ok(endpoint.hits.length <= 4, `${endpoint.hits.length} requests for 120 messages`)
     assert.deepEqual(bodies.flat().map((b) => b.seq), Array.from({ length: 120 }, (_, i) => i))
+    // Interleaved URLs still make one request per URL and batch, each in order.
+    const mixed = await started({ batch: { max_rows: 20, max_wait_ms: 50 } })
+    const start = endpoint.hits.length
+    for (let i = 0; i < 20; i++) mixed.send(delivery(`${endpoint.url}/room${i % 2}`, i))
+    assert.equal(await mixed.flush(10_000), true)
+    const perUrl = endpoint.hits.slice(start).map((h) => [h.url, (JSON.parse(h.body) as Array<{ seq: number }>).map((b) => b.seq)])
+    assert.deepEqual(perUrl, [['/room0', [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]], ['/room1', [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]]])
     const nd = await started({ batch: { format: 'ndjson', max_rows: 10, max_wait_ms: 20 } })
     const before = endpoint.hits.length
     for (let i = 0; i < 10; i++) nd.send(delivery(`${endpoint.url}/b`, i))
@@ -148,5 +155,52 @@ rules:
     assert.equal(last.length, 1)
     assert.equal(last[0].headers['content-type'], 'application/x-ndjson')
     assert.deepEqual(last[0].body.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq), Array.from({ length: 10 }, (_, i) => i))
+  })
+
+  it('header and body templates per message (a line protocol), and a value that would inject a header refused', async () => {
+    const endpoint = await startEndpoint()
+    const sb = await startSignalbox(`version: 1
+sinks:
+  influx:
+    type: http
+    url: "${endpoint.url}/write"
+    headers: { x-room: "{room}", x-client: "{meta.clientId}" }
+    body: "temperature,room={room} celsius={payload.celsius}"
+rules:
+  - name: lines
+    from: sensors/+room/temperature
+    to:
+      - sink: influx
+`)
+    const letters = await subscribe(sb.port, ['$signalbox/dead-letter/#'])
+    const client = await connect(sb.port)
+    await client.publishAsync('sensors/kitchen/temperature', JSON.stringify({ celsius: 21.5 }), { qos: 1 })
+    await client.publishAsync('sensors/evil\r\nx-admin: 1/temperature', JSON.stringify({ celsius: 1 }), { qos: 1 })
+    const [letter] = await letters.wait(1, 10_000)
+    await until(() => endpoint.hits.length === 1, 10_000, 'one request')
+    assert.equal(endpoint.hits[0].body, 'temperature,room=kitchen celsius=21.5')
+    assert.equal(endpoint.hits[0].headers['content-type'], 'text/plain; charset=utf-8')
+    assert.equal(endpoint.hits[0].headers['x-room'], 'kitchen')
+    assert.equal(endpoint.hits[0].headers['x-client'], client.options.clientId)
+    const dead = JSON.parse(letter.payload) as { code: string, reason: string }
+    assert.equal(dead.code, 'TOPIC_REFUSED')
+    assert.match(dead.reason, /\(headers\) refused: headers\.x-room: \{room\} holds a line break or NUL/)
+  })
+
+  it('max_in_flight: several requests at once', async () => {
+    let open = 0
+    let most = 0
+    const endpoint = await startEndpoint((_hit, res) => {
+      open++
+      most = Math.max(most, open)
+      setTimeout(() => { open--; res.end() }, 50)
+    })
+    // The server counts a request once its body has arrived; each waits 50 ms for its answer.
+    const sink = await started({ max_in_flight: 8 })
+    for (let i = 0; i < 40; i++) sink.send(delivery(`${endpoint.url}/p`, i))
+    assert.equal(await sink.flush(10_000), true)
+    assert.equal(sink.counters().delivered, 40)
+    assert.deepEqual(endpoint.hits.map((h) => (JSON.parse(h.body) as { seq: number }).seq).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i))
+    assert.ok(most > 1 && most <= 8, `${most} requests at once`)
   })
 })

@@ -181,6 +181,26 @@ rules:
     assert.equal(sink.counters().delivered, 30)
   })
 
+  it('a table that cannot be created refuses its rows, reported once with the reason; other tables go on', async () => {
+    const lines: string[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(line) } })
+    const sink = postgresSinkType.create({ name: 'db', type: 'postgres', options: { url: db.url, batch: { max_wait_ms: 0 } }, baseDir: '/', declaredAt: 'test', implicit: false }, { logger })
+    onTeardown(async () => await sink.close(0))
+    await sink.start()
+    await until(() => sink.health().state === 'up', 10_000, 'up')
+    for (let i = 0; i < 3; i++) sink.send(delivery('nosuchschema.readings', i))
+    sink.send(delivery('fine', 9))
+    assert.equal(await sink.flush(10_000), true)
+    sink.send(delivery('nosuchschema.readings', 4))
+    assert.equal(await sink.flush(10_000), true)
+    assert.equal(sink.counters().dropped.rejected, 4)
+    assert.equal(sink.counters().delivered, 1)
+    assert.deepEqual(await db.query('SELECT seq FROM fine'), [{ seq: 9 }])
+    const reports = lines.filter((l) => l.includes('"msg":"table nosuchschema.readings cannot be created'))
+    assert.equal(reports.length, 1, lines.join(''))
+    assert.match(reports[0], /table nosuchschema\.readings cannot be created: SQLSTATE 3F000: schema \\"nosuchschema\\" does not exist/)
+  })
+
   it('schema: manual touches no DDL: a missing table refuses its rows, a field without a column is dropped and counted', async () => {
     const sink = postgresSink({ url: db.url, schema: 'manual', batch: { max_wait_ms: 0 } })
     await sink.start()
