@@ -203,4 +203,16 @@ rules:
     assert.deepEqual(endpoint.hits.map((h) => (JSON.parse(h.body) as { seq: number }).seq).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i))
     assert.ok(most > 1 && most <= 8, `${most} requests at once`)
   })
+
+  it('method and success: a PUT whose 202 is not in success is refused for good', async () => {
+    const endpoint = await startEndpoint((hit, res) => { res.writeHead(hit.url === '/accepted' ? 202 : 200); res.end('queued') })
+    const sink = await started({ method: 'PUT', success: [200] })
+    sink.send(delivery(`${endpoint.url}/ok`, 1))
+    sink.send(delivery(`${endpoint.url}/accepted`, 2))
+    assert.equal(await sink.flush(10_000), true)
+    assert.deepEqual(endpoint.hits.map((h) => [h.method, h.url]), [['PUT', '/ok'], ['PUT', '/accepted']])
+    const c = sink.counters()
+    assert.deepEqual([c.delivered, c.dropped.rejected, c.failures], [1, 1, 0])
+    assert.match(sink.health().lastDrop ?? '', /HTTP 202 from http:\/\/127\.0\.0\.1:\d+\/accepted: queued/)
+  })
 })
