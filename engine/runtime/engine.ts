@@ -4,7 +4,7 @@
  * The rule set is one reference, so a message is handled entirely by the set that was current when it arrived.
  */
 import type { Delivery, Sink } from '../../adapters/sink.js'
-import type { OutMessage, Publish } from '../../rules/model/message.js'
+import type { OutMessage, Publish, Settlement } from '../../rules/model/message.js'
 import type { CompiledMqttOutput, CompiledOutput, CompiledRule, CompiledSinkOutput } from '../../rules/compile/compile.js'
 import { truthy, type Evaluator, type MessageMeta, type RuleData } from '../../rules/logic/logic.js'
 import type { RuleSet } from '../../rules/compile/ruleset.js'
@@ -314,21 +314,8 @@ export class Engine {
   sinkRejected (sink: string, delivery: Delivery, reason: string): void {
     const rule = this.active.ruleSet.rules.find((r) => r.name === delivery.rule)
     if (rule === undefined || rule.onError === 'drop') return
-    if (delivery.hops > this.options.maxHops) { this.counters.hopLimit++; return }
-    const letter = {
-      rule: rule.name,
-      code: 'SINK_REJECTED' satisfies FailureCode,
-      reason: `sink '${sink}': ${reason}`,
-      source: `${rule.source.file}:${rule.source.line}`,
-      topic: delivery.topic,
-      clientId: null,
-      ...describePayload(delivery.payload)
-    }
-    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: delivery.qos, retain: false, hops: delivery.hops, rule: rule.name }
-    this.options.publish(out, (error) => {
-      if (error === undefined) { this.counters.deadLettered++; return }
-      this.options.logger.error({ rule: rule.name, err: error.message }, 'dead letter could not be published')
-    })
+    // The delivery's hops already count the rule that made it.
+    this.deadLetter(rule, 'SINK_REJECTED', `sink '${sink}': ${reason}`, { topic: delivery.topic, clientId: null, payload: delivery.payload, qos: delivery.qos }, delivery.hops, this.options.publish, undefined)
   }
 
   /** Counts a failure and, unless the rule says on_error: drop, publishes a dead letter. */
@@ -337,21 +324,23 @@ export class Engine {
     this.warnOnce(rule, code, reason, { topic: msg.topic })
     if (this.options.observe !== undefined) this.options.observe({ kind: 'failure', rule, code, reason })
     if (rule.onError === 'drop') return
-    const hops = msg.hops + 1
+    this.deadLetter(rule, code, reason, msg, msg.hops + 1, msg.publish ?? this.options.publish, msg.settlement)
+  }
+
+  /** Publishes a dead letter for what `origin` was (topic, client, payload), unless it has gone max_hops. */
+  private deadLetter (rule: CompiledRule, code: FailureCode, reason: string, origin: { topic: string, clientId: string | null, payload: Buffer, qos: 0 | 1 | 2 }, hops: number, publish: Publish, settlement: Settlement | undefined): void {
     if (hops > this.options.maxHops) { this.counters.hopLimit++; return }
     const letter = {
       rule: rule.name,
       code,
       reason,
       source: `${rule.source.file}:${rule.source.line}`,
-      topic: msg.topic,
-      clientId: msg.clientId,
-      ...describePayload(msg.payload)
+      topic: origin.topic,
+      clientId: origin.clientId,
+      ...describePayload(origin.payload)
     }
-    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: msg.qos, retain: false, hops, rule: rule.name }
-    const settlement = msg.settlement
+    const out: OutMessage = { topic: `${this.options.deadLetterPrefix}/${rule.name}`, payload: Buffer.from(JSON.stringify(letter)), qos: origin.qos, retain: false, hops, rule: rule.name }
     if (settlement !== undefined) { settlement.hold(); out.settlement = settlement }
-    const publish = msg.publish ?? this.options.publish
     publish(out, (error) => {
       settlement?.release()
       if (error === undefined) { this.counters.deadLettered++; return }
